@@ -1,0 +1,43 @@
+import { buildApp } from './app.ts'
+import { loadConfig, loadDotEnv, ConfigError } from '../config/index.ts'
+
+/** Entry point: `node dist/src/server.js` (one process; PM2 runs several). */
+async function main (): Promise<void> {
+  loadDotEnv()
+  let config
+  try {
+    config = loadConfig()
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`caching-proxy: invalid configuration: ${error.message}`)
+      process.exit(78) // EX_CONFIG
+    }
+    throw error
+  }
+  const app = await buildApp(config)
+
+  let closing = false
+  const shutdown = (signal: string): void => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    const force = setTimeout(() => process.exit(1), 10_000)
+    force.unref()
+    app.close().then(() => process.exit(0), (error: unknown) => {
+      app.log.error({ err: error }, 'error while shutting down')
+      process.exit(1)
+    })
+  }
+  process.on('SIGINT', () => shutdown('SIGINT'))
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  // PM2 sends this message instead of a signal on reload/stop in cluster mode.
+  process.on('message', (message) => { if (message === 'shutdown') shutdown('shutdown') })
+
+  await app.listen({ port: config.port, host: config.host })
+  process.send?.('ready') // PM2 wait_ready: the worker takes traffic only from here
+}
+
+main().catch((error: unknown) => {
+  console.error('caching-proxy failed to start:', error)
+  process.exit(1)
+})
