@@ -1,0 +1,25 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../../src/app.ts'
+import { loadConfig, type Config } from '../../config/index.ts'
+
+/** A fresh temp directory, removed when the test ends. */
+export function tempDir (t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cpx-test-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Config for tests: quiet logs, an in-memory store unless `env` says otherwise. */
+export function testConfig (env: Record<string, string> = {}): Config {
+  return loadConfig({ LOG_LEVEL: 'silent', CACHE_STORE: 'memory://', ALLOW_PRIVATE_UPSTREAMS: 'true', ...env })
+}
+
+/** Builds the app with test config and closes it when the test ends. */
+export async function testApp (t: { after: (fn: () => Promise<void> | void) => void }, env: Record<string, string> = {}): Promise<FastifyInstance> {
+  const app = await buildApp(testConfig(env))
+  t.after(async () => { await app.close() })
+  return app
+}
