@@ -113,7 +113,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config, st
     if (url === null || (request.method !== 'GET' && request.method !== 'HEAD')) return
     const cached = await lookup(cacheKey(url))
     if (cached === undefined) return
-    if (cached.policy.satisfiesWithoutRevalidation({ method: request.method, url: url.href, headers: request.headers })) {
+    // A HEAD is answered from the stored GET (RFC 9110 §9.3.2).
+    if (cached.policy.satisfiesWithoutRevalidation({ method: 'GET', url: url.href, headers: request.headers })) {
       return serveHit(request, reply, cached)
     }
   })
@@ -175,7 +176,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config, st
   fastify.addHook('onClose', async () => {
     await Promise.all(writes)
     memory.clear()
-    await store.close()
+    await store.close().catch((error) => fastify.log.warn({ err: error }, 'closing the cache store failed'))
   })
 }
 
