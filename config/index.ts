@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { BlockList, isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
+import { compileHostPatterns } from '../src/address-guard.ts'
 
 export interface Config {
   port: number
@@ -11,6 +13,26 @@ export interface Config {
   upstreamTimeoutMs: number
   maxEntryBytes: number
   memoryCacheBytes: number
+  maxCacheBytes: number
+  heuristicMaxSeconds: number
+  staleWhileRevalidateSeconds: number
+  staleIfErrorSeconds: number
+  cacheSetCookie: boolean
+  allowPrivateUpstreams: boolean
+  upstreamAllow: string[]
+  upstreamDeny: string[]
+  /** Upstream ports allowed, or '*' for any. */
+  upstreamPorts: number[] | '*'
+  /** CIDR ranges of clients served when HOST is not loopback. */
+  allowClients: string[]
+  /** user:password pairs or user:scrypt hashes that may use the proxy; empty = no authentication. */
+  proxyAuth: string[]
+  rateLimitPerMinute: number
+  maxUrlBytes: number
+  maxBodyBytes: number
+  clientHeadersTimeoutMs: number
+  clientRequestTimeoutMs: number
+  keepAliveTimeoutMs: number
 }
 
 type Env = Record<string, string | undefined>
@@ -69,6 +91,70 @@ function host (env: Env): string {
   return raw
 }
 
+function list (env: Env, name: string, fallback: string): string[] {
+  const raw = env[name] === undefined || env[name] === '' ? fallback : env[name] as string
+  return raw.split(',').map((item) => item.trim()).filter((item) => item !== '')
+}
+
+function hostPatterns (env: Env, name: string): string[] {
+  const patterns = list(env, name, '')
+  try {
+    compileHostPatterns(patterns)
+  } catch (error) {
+    throw new ConfigError(name, 'a comma-separated list of host names and *.suffix wildcards', env[name] ?? '')
+  }
+  return patterns
+}
+
+function ports (env: Env): number[] | '*' {
+  const raw = env.UPSTREAM_PORTS
+  if (raw?.trim() === '*') return '*'
+  const values = list(env, 'UPSTREAM_PORTS', '80,443,8080,8443')
+  if (values.length === 0 || !values.every((p) => /^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535)) {
+    throw new ConfigError('UPSTREAM_PORTS', 'a comma-separated list of ports (1-65535) or *', raw ?? '')
+  }
+  return values.map(Number)
+}
+
+function cidrs (env: Env): string[] {
+  const values = list(env, 'ALLOW_CLIENTS', '127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7')
+  const probe = new BlockList()
+  for (const value of values) {
+    const [address, prefix] = value.split('/')
+    const family = isIP(address)
+    const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix)
+    if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) {
+      throw new ConfigError('ALLOW_CLIENTS', 'a comma-separated list of CIDR ranges such as 10.0.0.0/8', env.ALLOW_CLIENTS ?? '')
+    }
+    probe.addSubnet(address, bits, family === 6 ? 'ipv6' : 'ipv4')
+  }
+  return values
+}
+
+function proxyAuth (env: Env): string[] {
+  const entries: string[] = []
+  if (env.PROXY_AUTH !== undefined && env.PROXY_AUTH !== '') {
+    if (!/^[^:\s]+:.+$/.test(env.PROXY_AUTH)) throw new ConfigError('PROXY_AUTH', 'user:password', '<hidden>')
+    entries.push(env.PROXY_AUTH)
+  }
+  const file = env.PROXY_AUTH_FILE
+  if (file !== undefined && file !== '') {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      throw new ConfigError('PROXY_AUTH_FILE', 'a readable file of user:scrypt$... lines', file)
+    }
+    for (const line of text.split(/\r?\n/)) {
+      const trimmed = line.trim()
+      if (trimmed === '' || trimmed.startsWith('#')) continue
+      if (!/^[^:\s]+:scrypt\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(trimmed)) throw new ConfigError('PROXY_AUTH_FILE', 'lines of user:scrypt$<salt>$<hash> (npm run hash-password)', file)
+      entries.push(trimmed)
+    }
+  }
+  return entries
+}
+
 /** Builds the one validated configuration object from the environment. */
 export function loadConfig (env: Env = process.env): Config {
   return {
@@ -80,7 +166,24 @@ export function loadConfig (env: Env = process.env): Config {
     logPretty: boolean(env, 'LOG_PRETTY', false),
     upstreamTimeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 30_000, 1),
     maxEntryBytes: integer(env, 'MAX_ENTRY_BYTES', 8 * 1024 * 1024, 0),
-    memoryCacheBytes: integer(env, 'MEMORY_CACHE_BYTES', 64 * 1024 * 1024, 0)
+    memoryCacheBytes: integer(env, 'MEMORY_CACHE_BYTES', 64 * 1024 * 1024, 0),
+    maxCacheBytes: integer(env, 'MAX_CACHE_BYTES', 1024 * 1024 * 1024, 1),
+    heuristicMaxSeconds: integer(env, 'HEURISTIC_MAX_SECONDS', 86_400, 0),
+    staleWhileRevalidateSeconds: integer(env, 'STALE_WHILE_REVALIDATE_SECONDS', 0, 0),
+    staleIfErrorSeconds: integer(env, 'STALE_IF_ERROR_SECONDS', 0, 0),
+    cacheSetCookie: boolean(env, 'CACHE_SET_COOKIE', false),
+    allowPrivateUpstreams: boolean(env, 'ALLOW_PRIVATE_UPSTREAMS', false),
+    upstreamAllow: hostPatterns(env, 'UPSTREAM_ALLOW'),
+    upstreamDeny: hostPatterns(env, 'UPSTREAM_DENY'),
+    upstreamPorts: ports(env),
+    allowClients: cidrs(env),
+    proxyAuth: proxyAuth(env),
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 0, 0),
+    maxUrlBytes: integer(env, 'MAX_URL_BYTES', 8192, 64, 65536),
+    maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 10 * 1024 * 1024, 0),
+    clientHeadersTimeoutMs: integer(env, 'CLIENT_HEADERS_TIMEOUT_MS', 10_000, 100),
+    clientRequestTimeoutMs: integer(env, 'CLIENT_REQUEST_TIMEOUT_MS', 120_000, 100),
+    keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 5000, 1)
   }
 }
 

@@ -1,20 +1,53 @@
-import { Transform, pipeline, type Readable } from 'node:stream'
 import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type CachePolicy from 'http-cache-semantics'
 import type { Config } from '../config/index.ts'
 import { cacheKey } from '../src/cache-key.ts'
-import { createPolicy, notStorableReason, restorePolicy, remainingTtl, ageSeconds } from '../src/cache-policy.ts'
+import { allowsAuthorized, headersToStore, mergeNotModified, notStorableReason, revalidationHeaders } from '../src/cache-policy.ts'
+import { notModified, notModifiedHeaders } from '../src/conditional.ts'
 import { decodeEntry, encodeEntry, type CacheEntry, type StoredHeaders } from '../src/entry.ts'
-import { appendCacheStatus, stripHopByHop } from '../src/headers.ts'
+import {
+  evaluateReuse, freshness, remainingSeconds, currentAge, requestDirectives, staleIfErrorAllowed, uselessAt,
+  type Freshness, type FreshnessOptions
+} from '../src/freshness.ts'
+import { BodyBroadcast, Flights, type Flight, type FlightOutcome } from '../src/flight.ts'
+import { appendCacheStatus, appendVia, stripHopByHop } from '../src/headers.ts'
 import { MemoryTier } from '../src/memory-tier.ts'
+import { evaluateRange } from '../src/range.ts'
 import { openStore, type CacheStore } from '../src/store.ts'
+import { variantKey, varyNames } from '../src/vary.ts'
 
-/** A decoded entry with its policy, ready to answer requests. */
+/** A decoded entry with what the reuse decisions need, computed once. */
 interface Cached {
   entry: CacheEntry
-  policy: CachePolicy
+  fresh: Freshness
+}
+
+/** What waiters of a flight learn when the leader's response headers arrive. */
+interface SharedHead {
+  status: number
+  headers: StoredHeaders
+  vary: string[] | undefined
+  storeKey: string
+}
+
+type Outcome = FlightOutcome<SharedHead, Cached>
+
+/** Per-request cache state, set in onRequest for proxied requests. */
+interface CacheState {
+  /** Key of the URL (holds the entry, or the Vary index of its variants). */
+  key: string
+  /** Key of the variant this request selects (the URL key when the response does not vary). */
+  storeKey: string
+  requestTime: number
+  /** A stored response that needs revalidation; it may also stand in for an origin error. */
+  stale?: Cached
+  /** The URL has variants, but none for this request. */
+  varyMiss?: boolean
+  /** The flight this request leads, and whether it holds the cross-process lease. */
+  flight?: Flight<SharedHead, Cached>
+  lease?: boolean
 }
 
 export interface UpstreamResponse {
@@ -25,8 +58,12 @@ export interface UpstreamResponse {
 
 export interface CacheApi {
   store: CacheStore
-  /** Takes over an upstream response for `request`: sets the cache headers and returns the body to send. */
-  onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): Readable
+  /** Adds the conditional headers of a revalidation to a request about to go upstream. */
+  upstreamRequestHeaders (request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders
+  /** Answers the client from an upstream response, storing and sharing it when HTTP allows. */
+  onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void
+  /** Answers the client when the upstream could not be reached (stale-if-error, or the error). */
+  onUpstreamError (request: FastifyRequest, reply: FastifyReply, error: Error): void
 }
 
 declare module 'fastify' {
@@ -34,18 +71,28 @@ declare module 'fastify' {
     cache: CacheApi
   }
   interface FastifyRequest {
-    /** The upstream URL this request names, set by the upstream plugin on proxied routes. */
-    upstream: URL | null
+    cacheState: CacheState | null
   }
 }
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
+const ERROR_STATUSES = new Set([500, 502, 503, 504])
+const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']
 const ERROR_LOG_INTERVAL_MS = 60_000
+const REMOTE_POLL_MS = 10
 
-async function cachePlugin (fastify: FastifyInstance, opts: { config: Config, store?: CacheStore }): Promise<void> {
+async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
-  const store = opts.store ?? await openStore(config.cacheStore)
+  const options: FreshnessOptions = {
+    heuristicMaxSeconds: config.heuristicMaxSeconds,
+    staleWhileRevalidateSeconds: config.staleWhileRevalidateSeconds,
+    staleIfErrorSeconds: config.staleIfErrorSeconds
+  }
+  // A lease outlives any upstream request it covers; a dead holder's lease expires with it.
+  const leaseMs = Math.min(config.upstreamTimeoutMs + 1000, 60_000)
+  const store = await openStore(config.cacheStore, { maxBytes: config.maxCacheBytes })
   const memory = new MemoryTier<Cached>(config.memoryCacheBytes)
+  const flights = new Flights<SharedHead, Cached>()
+  const refreshing = new Set<string>()
   store.onRemoteChange((key) => memory.delete(key))
 
   let lastStoreErrorLog = 0
@@ -56,9 +103,26 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config, st
     fastify.log.error({ err: error, action }, 'cache store failed; serving uncached (logged at most once a minute)')
   }
 
-  async function lookup (key: string): Promise<Cached | undefined> {
-    const inMemory = memory.get(key)
-    if (inMemory !== undefined) return inMemory
+  // Writes in flight, awaited before the store closes.
+  const writes = new Set<Promise<void>>()
+  function track (write: Promise<void>, action: string): Promise<void> {
+    const tracked: Promise<void> = write.catch((error) => storeFailed(error, action)).finally(() => writes.delete(tracked))
+    writes.add(tracked)
+    return tracked
+  }
+
+  function prepare (entry: CacheEntry): Cached {
+    return { entry, fresh: freshness(entry.status, entry.headers, entry, options) }
+  }
+
+  async function lookup (key: string, skipMemory = false): Promise<Cached | undefined> {
+    if (!skipMemory) {
+      const inMemory = memory.get(key)
+      if (inMemory !== undefined) {
+        store.touch(key)
+        return inMemory
+      }
+    }
     let raw: Buffer | undefined
     try {
       raw = await store.get(key)
@@ -69,8 +133,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config, st
     if (raw === undefined) return undefined
     let cached: Cached
     try {
-      const entry = decodeEntry(raw)
-      cached = { entry, policy: restorePolicy(entry.policy) }
+      cached = prepare(decodeEntry(raw))
     } catch (error) {
       fastify.log.warn({ err: error, key }, 'deleting a cache entry that cannot be decoded')
       track(store.delete(key), 'delete')
@@ -80,17 +143,32 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config, st
     return cached
   }
 
-  // Writes in flight, awaited before the store closes.
-  const writes = new Set<Promise<void>>()
-  function track (write: Promise<void>, action: string): void {
-    const tracked = write.catch((error) => storeFailed(error, action)).finally(() => writes.delete(tracked))
-    writes.add(tracked)
+  /** Finds the stored response for a request, following the URL's Vary index to its variant. */
+  async function find (key: string, headers: IncomingHttpHeaders, skipMemory = false): Promise<{ cached?: Cached, storeKey: string, varyMiss?: boolean }> {
+    const found = await lookup(key, skipMemory)
+    if (found?.entry.vary === undefined) return { cached: found, storeKey: key }
+    const storeKey = variantKey(key, found.entry.vary, headers)
+    const cached = await lookup(storeKey, skipMemory)
+    return { cached, storeKey, varyMiss: cached === undefined }
   }
 
-  function save (key: string, entry: CacheEntry, policy: CachePolicy): void {
-    const encoded = encodeEntry(entry)
-    memory.set(key, { entry, policy }, encoded.length)
-    track(store.set(key, encoded), 'set')
+  function put (key: string, cached: Cached, size: number, encoded: Buffer, expiresAt: number | undefined): Promise<void> {
+    memory.set(key, cached, size)
+    return track(store.set(key, encoded, { expiresAt }), 'set')
+  }
+
+  /** Stores a response (and the Vary index of its URL when it varies). Resolves when written. */
+  function save (key: string, storeKey: string, entry: CacheEntry): { cached: Cached, written: Promise<void> } {
+    const cached = prepare(entry)
+    const writes: Array<Promise<void>> = []
+    if (entry.vary !== undefined && storeKey !== key) {
+      const index: CacheEntry = { url: entry.url, status: 0, headers: {}, requestTime: entry.requestTime, responseTime: entry.responseTime, vary: entry.vary, body: Buffer.alloc(0) }
+      const encodedIndex = encodeEntry(index)
+      writes.push(put(key, prepare(index), encodedIndex.length, encodedIndex, undefined))
+    }
+    const encoded = encodeEntry({ ...entry, vary: undefined })
+    writes.push(put(storeKey, cached, encoded.length, encoded, uselessAt(cached.fresh, entry.headers, options)))
+    return { cached, written: Promise.all(writes).then(() => {}) }
   }
 
   function invalidate (key: string): void {
@@ -98,81 +176,300 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config, st
     track(store.delete(key), 'delete')
   }
 
-  function serveHit (request: FastifyRequest, reply: FastifyReply, cached: Cached): FastifyReply {
-    const { entry, policy } = cached
-    reply.code(entry.status)
-    reply.headers(entry.headers)
-    reply.header('age', ageSeconds(policy))
-    reply.header('cache-status', appendCacheStatus(entry.headers['cache-status'], `hit; ttl=${remainingTtl(policy)}`))
-    reply.header('x-cache', 'HIT')
+  /** Ends this request's flight (waiters get `outcome`) and releases its lease once `after` settles. */
+  function settle (state: CacheState, outcome: Outcome, after: Promise<void> = Promise.resolve()): void {
+    if (state.flight !== undefined) flights.finish(state.storeKey, state.flight, outcome)
+    state.flight = undefined
+    if (state.lease === true) {
+      state.lease = false
+      after.then(() => track(store.releaseLease(state.storeKey), 'lease'))
+    }
+  }
+
+  /** Answers from a stored response: 304 for a matching conditional, 206/416 for a range, else the whole response. */
+  function serveStored (request: FastifyRequest, reply: FastifyReply, cached: Cached, status: string, xCache = 'HIT'): FastifyReply {
+    const { entry, fresh } = cached
+    const headers = request.headers
+    reply.removeHeader('content-length')
+    const common = {
+      age: String(Math.floor(currentAge(fresh))),
+      'cache-status': appendCacheStatus(entry.headers['cache-status'], status.startsWith('hit') ? `${status}; ttl=${remainingSeconds(fresh)}` : status),
+      'x-cache': xCache
+    }
+    if ((headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined) && notModified(request, entry)) {
+      return reply.code(304).headers(notModifiedHeaders(entry.headers)).headers(common).send()
+    }
+    reply.code(entry.status).headers(entry.headers).headers(common)
+    if (headers.range !== undefined && entry.status === 200 && request.method === 'GET') {
+      const range = evaluateRange(String(headers.range), headers['if-range'] as string | undefined, entry.body.length, {
+        etag: entry.headers.etag as string | undefined,
+        lastModified: entry.headers['last-modified'] as string | undefined,
+        date: entry.headers.date as string | undefined
+      })
+      if (range.kind === 'partial') {
+        return reply.code(206).header('content-range', range.contentRange).header('content-length', range.end - range.start + 1)
+          .send(entry.body.subarray(range.start, range.end + 1))
+      }
+      if (range.kind === 'unsatisfiable') {
+        reply.removeHeader('content-length')
+        return reply.code(416).header('content-range', range.contentRange).send()
+      }
+    }
     return reply.send(entry.body)
   }
 
-  fastify.addHook('onRequest', async (request, reply) => {
-    const url = request.upstream
-    if (url === null || (request.method !== 'GET' && request.method !== 'HEAD')) return
-    const cached = await lookup(cacheKey(url))
-    if (cached === undefined) return
-    // A HEAD is answered from the stored GET (RFC 9110 §9.3.2).
-    if (cached.policy.satisfiesWithoutRevalidation({ method: 'GET', url: url.href, headers: request.headers })) {
-      return serveHit(request, reply, cached)
+  /** Serves a waiter from its flight's outcome; false when it must go to the origin on its own. */
+  function serveOutcome (request: FastifyRequest, reply: FastifyReply, state: CacheState, outcome: Outcome): boolean {
+    if (outcome.kind === 'entry') {
+      serveStored(request, reply, outcome.entry, 'hit; detail=coalesced')
+      return true
     }
-  })
-
-  function onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): Readable {
-    const url = request.upstream as URL
-    const key = cacheKey(url)
-    reply.header('x-cache', 'MISS')
-    if (!SAFE_METHODS.has(request.method)) {
-      // RFC 9111 §4.4: a successful unsafe request invalidates the stored response for its URL.
-      if (res.statusCode >= 200 && res.statusCode < 400) invalidate(key)
-      reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], 'fwd=method'))
-      return res.stream
-    }
-    if (request.method !== 'GET') {
-      reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], 'fwd=miss'))
-      return res.stream
-    }
-
-    const headers = stripHopByHop(res.headers) as StoredHeaders
-    const policy = createPolicy({ method: 'GET', url: url.href, headers: request.headers }, res.statusCode, headers)
-    const declaredLength = headers['content-length'] === undefined ? undefined : Number(headers['content-length'])
-    let reason = notStorableReason(policy, res.statusCode, headers, { cacheSetCookie: false })
-    if (reason === undefined && declaredLength !== undefined && declaredLength > config.maxEntryBytes) reason = 'too-large'
-    reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], reason === undefined ? 'fwd=miss; stored' : `fwd=miss; detail=${reason}`))
-    if (reason !== undefined) return res.stream
-
-    const chunks: Buffer[] = []
-    let size = 0
-    let keep = true
-    const tee = new Transform({
-      transform (chunk: Buffer, _encoding, callback) {
-        if (keep) {
-          size += chunk.length
-          if (size > config.maxEntryBytes) {
-            keep = false
-            chunks.length = 0
-          } else {
-            chunks.push(chunk)
-          }
-        }
-        callback(null, chunk)
-      },
-      flush (callback) {
-        // Only a body that arrived whole is stored; a cut-off stream never reaches flush.
-        if (keep && (declaredLength === undefined || declaredLength === size)) {
-          save(key, { url: url.href, status: res.statusCode, headers, policy: policy.toObject(), body: Buffer.concat(chunks, size) }, policy)
-        }
-        callback()
-      }
-    })
-    pipeline(res.stream, tee, (error) => {
-      if (error !== undefined && error !== null) request.log.warn({ err: error }, 'upstream body did not complete; nothing stored')
-    })
-    return tee
+    if (outcome.kind !== 'response') return false
+    const { head } = outcome
+    if (head.vary !== undefined && variantKey(state.key, head.vary, request.headers) !== head.storeKey) return false
+    const body = outcome.body.subscribe()
+    if (body === undefined) return false
+    reply.code(head.status).headers(head.headers)
+    reply.header('cache-status', appendCacheStatus(head.headers['cache-status'], 'hit; detail=coalesced'))
+    reply.header('x-cache', 'HIT')
+    reply.send(body)
+    return true
   }
 
-  fastify.decorate('cache', { store, onUpstreamResponse })
+  /** Polls the shared store while another process fetches the key; the entry, or undefined when it gave up. */
+  async function waitForRemote (state: CacheState, headers: IncomingHttpHeaders): Promise<Cached | undefined> {
+    const deadline = Date.now() + leaseMs
+    for (let round = 0; Date.now() < deadline; round++) {
+      await new Promise((resolve) => setTimeout(resolve, REMOTE_POLL_MS))
+      const found = await find(state.key, headers, true)
+      if (found.cached !== undefined && found.cached.entry.responseTime >= state.requestTime - 1000 &&
+          evaluateReuse(found.cached.fresh, headers, options) === 'fresh') return found.cached
+      if (round % 5 === 4 && !(await store.hasLease(state.storeKey).catch(() => false))) return undefined
+    }
+    return undefined
+  }
+
+  /** Refreshes a stale entry without a client waiting for it (stale-while-revalidate), once per key. */
+  async function refreshInBackground (state: CacheState, cached: Cached, request: FastifyRequest): Promise<void> {
+    const key = state.storeKey
+    if (refreshing.has(key)) return
+    refreshing.add(key)
+    try {
+      if (!(await store.acquireLease(key, leaseMs))) return // another process is refreshing it
+      try {
+        const url = new URL(cached.entry.url)
+        const headers: IncomingHttpHeaders = { ...stripHopByHop(request.headers), host: url.host, via: appendVia(request.headers.via) }
+        for (const name of CONDITIONAL_HEADERS) delete headers[name]
+        Object.assign(headers, revalidationHeaders(cached.entry.headers))
+        const requestTime = Date.now()
+        const res = await fastify.upstreamAgent.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers })
+        const responseTime = Date.now()
+        const resHeaders = stripHopByHop(res.headers) as StoredHeaders
+        if (res.statusCode === 304) {
+          await res.body.dump()
+          await save(state.key, key, { ...cached.entry, headers: mergeNotModified(cached.entry.headers, resHeaders), requestTime, responseTime }).written
+          return
+        }
+        if (ERROR_STATUSES.has(res.statusCode)) {
+          await res.body.dump()
+          return // keep serving what we have
+        }
+        const reason = notStorableReason({ method: 'GET', url: url.href, headers }, res.statusCode, resHeaders, { cacheSetCookie: config.cacheSetCookie })
+        const chunks: Buffer[] = []
+        let size = 0
+        for await (const chunk of res.body) {
+          size += (chunk as Buffer).length
+          if (reason !== undefined || size > config.maxEntryBytes) continue
+          chunks.push(chunk as Buffer)
+        }
+        const vary = varyNames(resHeaders.vary)
+        if (reason !== undefined || size > config.maxEntryBytes || vary === '*') {
+          invalidate(key) // the origin no longer lets this be cached
+          return
+        }
+        const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers)
+        await save(state.key, storeKey, { url: url.href, status: res.statusCode, headers: headersToStore(resHeaders), requestTime, responseTime, vary, body: Buffer.concat(chunks, size) }).written
+      } finally {
+        await store.releaseLease(key)
+      }
+    } catch (error) {
+      request.log.warn({ err: error, url: cached.entry.url }, 'background revalidation failed')
+    } finally {
+      refreshing.delete(key)
+    }
+  }
+
+  fastify.decorateRequest('cacheState', null)
+
+  fastify.addHook('onRequest', async (request, reply) => {
+    const url = request.upstream
+    if (url === null) return
+    const key = cacheKey(url)
+    const state: CacheState = { key, storeKey: key, requestTime: Date.now() }
+    request.cacheState = state
+    if (request.method !== 'GET' && request.method !== 'HEAD') return
+
+    const headers = request.headers
+    const found = await find(key, headers)
+    state.storeKey = found.storeKey
+    state.varyMiss = found.varyMiss
+    const authorized = headers.authorization !== undefined
+    // RFC 9111 §3.5: a request with Authorization reuses only responses that allow it.
+    if (found.cached !== undefined && (!authorized || allowsAuthorized(found.cached.entry.headers))) {
+      const reuse = evaluateReuse(found.cached.fresh, headers, options)
+      if (reuse === 'fresh') return serveStored(request, reply, found.cached, 'hit')
+      if (reuse === 'stale') return serveStored(request, reply, found.cached, 'hit; detail=stale')
+      if (reuse === 'stale-while-revalidate') {
+        refreshInBackground(state, found.cached, request)
+        return serveStored(request, reply, found.cached, 'hit; fwd=stale')
+      }
+      state.stale = found.cached
+    }
+    if ('only-if-cached' in requestDirectives(headers)) {
+      // RFC 9111 §5.2.1.7
+      return reply.code(504).header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
+        .send({ error: 'Gateway Timeout', message: 'not in cache and the request said only-if-cached' })
+    }
+    // Only plain GET and HEAD are merged: a range or an authorized request goes on its own.
+    if (authorized || headers.range !== undefined) return
+
+    const flight = flights.get(state.storeKey)
+    if (flight !== undefined) {
+      if (serveOutcome(request, reply, state, await flight.outcome)) return reply
+      return
+    }
+    if (request.method === 'HEAD') return // a HEAD response has no body to share or store
+    const mine = flights.start(state.storeKey)
+    let leased: boolean
+    try {
+      leased = await store.acquireLease(state.storeKey, leaseMs)
+    } catch (error) {
+      storeFailed(error, 'lease')
+      leased = false
+      state.flight = mine // a broken store: lead in this process only
+      return
+    }
+    if (leased) {
+      state.flight = mine
+      state.lease = true
+      return
+    }
+    // Another process is fetching this key: wait for it to store the response.
+    const remote = await waitForRemote(state, headers)
+    flights.finish(state.storeKey, mine, remote === undefined ? { kind: 'alone' } : { kind: 'entry', entry: remote })
+    if (remote !== undefined) return serveStored(request, reply, remote, 'hit; detail=coalesced')
+  })
+
+  // Whatever happened, a flight led by this request ends with it.
+  fastify.addHook('onResponse', async (request) => {
+    const state = request.cacheState
+    if (state?.flight !== undefined && !state.flight.settled) settle(state, { kind: 'alone' })
+  })
+
+  function upstreamRequestHeaders (request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+    const state = request.cacheState
+    if (state === null || (request.method !== 'GET' && request.method !== 'HEAD')) return headers
+    // A request that will be stored asks for the whole response; the client's own
+    // conditions are answered here from it.
+    if (state.flight !== undefined || state.stale !== undefined) {
+      for (const name of CONDITIONAL_HEADERS) delete headers[name]
+    }
+    if (state.stale !== undefined) Object.assign(headers, revalidationHeaders(state.stale.entry.headers))
+    return headers
+  }
+
+  function onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void {
+    const state = request.cacheState as CacheState
+    const url = request.upstream as URL
+    const status = res.statusCode
+    reply.header('x-cache', 'MISS')
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      if (status >= 200 && status < 400) invalidateAfterUnsafe(url, res.headers)
+      reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], 'fwd=method'))
+      reply.send(res.stream)
+      return
+    }
+    const headers = stripHopByHop(res.headers) as StoredHeaders
+    const stale = state.stale
+    if (stale !== undefined && status === 304) {
+      // RFC 9111 §4.3.4: the 304 refreshes the stored response, which answers the client.
+      res.stream.resume()
+      const { cached, written } = save(state.key, state.storeKey, { ...stale.entry, headers: mergeNotModified(stale.entry.headers, headers), requestTime: state.requestTime, responseTime: Date.now() })
+      settle(state, { kind: 'entry', entry: cached }, written)
+      serveStored(request, reply, cached, 'fwd=stale; fwd-status=304', 'HIT')
+      return
+    }
+    if (stale !== undefined && ERROR_STATUSES.has(status) && staleIfErrorAllowed(stale.fresh, request.headers, options)) {
+      res.stream.destroy()
+      settle(state, { kind: 'entry', entry: stale })
+      serveStored(request, reply, stale, `fwd=stale; fwd-status=${status}`, 'HIT')
+      return
+    }
+    const fwd = `${stale !== undefined ? 'fwd=stale' : state.varyMiss === true ? 'fwd=vary-miss' : 'fwd=miss'}; fwd-status=${status}`
+    const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length'])
+    let reason = request.method === 'HEAD'
+      ? 'head'
+      : notStorableReason({ method: 'GET', url: url.href, headers: request.headers }, status, headers, { cacheSetCookie: config.cacheSetCookie })
+    if (reason === undefined && declared !== undefined && declared > config.maxEntryBytes) reason = 'too-large'
+    if (reason !== undefined) {
+      settle(state, { kind: 'alone' })
+      reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], `${fwd}; detail=${reason}`))
+      reply.send(res.stream)
+      return
+    }
+
+    const vary = varyNames(headers.vary) as string[] | undefined
+    const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers)
+    const storedHeaders = headersToStore(headers)
+    const responseTime = Date.now()
+    const body = new BodyBroadcast(res.stream, config.maxEntryBytes, (whole) => {
+      if (whole === undefined || (declared !== undefined && whole.length !== declared)) {
+        settle(state, { kind: 'alone' })
+        return
+      }
+      const { cached, written } = save(state.key, storeKey, { url: url.href, status, headers: storedHeaders, requestTime: state.requestTime, responseTime, vary, body: whole })
+      settle(state, { kind: 'entry', entry: cached }, written)
+    })
+    state.flight?.resolve({ kind: 'response', head: { status, headers: storedHeaders, vary, storeKey }, body })
+    reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], `${fwd}; stored`))
+    const mine = body.subscribe() as Readable
+    body.start()
+    if (notModified(request, { status, headers })) {
+      mine.resume() // the body is still read and stored; this client needs none of it
+      reply.removeHeader('content-length')
+      reply.code(304).headers(notModifiedHeaders(headers)).send()
+      return
+    }
+    reply.send(mine)
+  }
+
+  /** RFC 9111 §4.4: a successful unsafe request invalidates its URL and same-origin Location/Content-Location. */
+  function invalidateAfterUnsafe (url: URL, headers: IncomingHttpHeaders): void {
+    invalidate(cacheKey(url))
+    for (const name of ['location', 'content-location']) {
+      const value = headers[name]
+      if (typeof value !== 'string') continue
+      try {
+        const target = new URL(value, url)
+        if (target.origin === url.origin) invalidate(cacheKey(target))
+      } catch {}
+    }
+  }
+
+  function onUpstreamError (request: FastifyRequest, reply: FastifyReply, error: Error): void {
+    const state = request.cacheState
+    if (state?.stale !== undefined && staleIfErrorAllowed(state.stale.fresh, request.headers, options)) {
+      settle(state, { kind: 'entry', entry: state.stale })
+      const code = (error as { upstreamCode?: string }).upstreamCode ?? 'error'
+      serveStored(request, reply, state.stale, `fwd=stale; detail=${code}`, 'HIT')
+      return
+    }
+    if (state !== null) settle(state, { kind: 'alone' })
+    reply.header('cache-status', appendCacheStatus(undefined, `fwd=${state?.stale !== undefined ? 'stale' : 'miss'}; detail=${(error as { upstreamCode?: string }).upstreamCode ?? 'error'}`))
+    reply.send(error)
+  }
+
+  fastify.decorate('cache', { store, upstreamRequestHeaders, onUpstreamResponse, onUpstreamError })
   fastify.addHook('onClose', async () => {
     await Promise.all(writes)
     memory.clear()

@@ -1,44 +1,79 @@
+import { Transform } from 'node:stream'
 import replyFrom from '@fastify/reply-from'
-import { Agent, type Dispatcher } from 'undici'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
-import { appendVia, stripHopByHop } from '../src/headers.ts'
-import { upstreamError } from '../src/errors.ts'
+import { appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
+import { BodyTooLarge, upstreamError } from '../src/errors.ts'
 import { PROXY_ROUTE } from './upstream.ts'
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']
 
-/** The wildcard route: forwards `/<host>/<path>` upstream through @fastify/reply-from. */
-export default async function proxyPlugin (fastify: FastifyInstance, opts: { config: Config, dispatcher?: Dispatcher }): Promise<void> {
+// RFC 9110 §9.3.8: a TRACE echo leaves out what may be secret.
+const NOT_ECHOED = new Set(['authorization', 'proxy-authorization', 'cookie'])
+
+/** Answers OPTIONS / TRACE here when Max-Forwards has reached 0 (RFC 9110 §7.6.2); true when it did. */
+function answerMaxForwards (request: FastifyRequest, reply: FastifyReply): boolean {
+  const raw = request.headers['max-forwards']
+  if ((request.method !== 'OPTIONS' && request.method !== 'TRACE') || raw === undefined) return false
+  const remaining = Number(raw)
+  if (!Number.isInteger(remaining) || remaining < 0) return false
+  if (remaining > 0) {
+    request.headers['max-forwards'] = String(remaining - 1)
+    return false
+  }
+  if (request.method === 'OPTIONS') {
+    reply.code(200).header('allow', METHODS.join(', ')).header('content-length', 0).send()
+  } else {
+    const lines = [`TRACE ${request.url} HTTP/1.1`]
+    for (let i = 0; i < request.raw.rawHeaders.length; i += 2) {
+      if (!NOT_ECHOED.has(request.raw.rawHeaders[i].toLowerCase())) lines.push(`${request.raw.rawHeaders[i]}: ${request.raw.rawHeaders[i + 1]}`)
+    }
+    reply.code(200).type('message/http').send(lines.join('\r\n') + '\r\n\r\n')
+  }
+  return true
+}
+
+/**
+ * The wildcard route: forwards `/<host>/<path>` upstream through @fastify/reply-from and
+ * hands every response (or failure) to the cache plugin.
+ */
+export default async function proxyPlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
-  const dispatcher = opts.dispatcher ?? new Agent({
-    headersTimeout: config.upstreamTimeoutMs,
-    bodyTimeout: config.upstreamTimeoutMs,
-    connectTimeout: Math.min(config.upstreamTimeoutMs, 10_000)
-  })
-  if (opts.dispatcher === undefined) fastify.addHook('onClose', async () => { await dispatcher.close() })
+  await fastify.register(replyFrom, { undici: fastify.upstreamAgent as never, disableRequestLogging: true, disableCache: true })
 
-  await fastify.register(replyFrom, { undici: dispatcher as never, disableRequestLogging: true, disableCache: true })
-
-  // Request bodies are streamed upstream untouched, whatever their type.
+  // Request bodies are streamed upstream untouched, whatever their type, up to MAX_BODY_BYTES.
   fastify.removeAllContentTypeParsers()
-  fastify.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
+  fastify.addContentTypeParser('*', (request, payload, done) => {
+    const declared = Number(request.headers['content-length'])
+    if (declared > config.maxBodyBytes) {
+      done(new BodyTooLarge(config.maxBodyBytes), undefined)
+      return
+    }
+    let seen = 0
+    done(null, payload.pipe(new Transform({
+      transform (chunk: Buffer, _encoding, callback) {
+        seen += chunk.length
+        callback(seen > config.maxBodyBytes ? new BodyTooLarge(config.maxBodyBytes) : null, chunk)
+      }
+    })))
+  })
 
   fastify.route({
     method: METHODS,
     url: PROXY_ROUTE,
     handler (request, reply) {
+      if (answerMaxForwards(request, reply)) return reply
       const upstream = request.upstream as URL
       return reply.from(upstream.href, {
         timeout: config.upstreamTimeoutMs,
         retryDelay: () => null, // never replay a request on 503
-        rewriteRequestHeaders: (_request, headers) => ({ ...stripHopByHop(headers), via: appendVia(headers.via) }),
+        rewriteRequestHeaders: (request, headers) => fastify.cache.upstreamRequestHeaders(request as never, upstreamRequestHeaders(headers)),
         rewriteHeaders: (headers) => ({ ...stripHopByHop(headers), via: appendVia(headers.via) }),
         onResponse: (request, reply, res) => {
-          reply.send(fastify.cache.onUpstreamResponse(request as never, reply as never, res as never))
+          fastify.cache.onUpstreamResponse(request as never, reply as never, res as never)
         },
         onError: (reply, { error }) => {
-          reply.send(upstreamError(error, upstream.host, config.upstreamTimeoutMs))
+          fastify.cache.onUpstreamError(reply.request as never, reply as never, upstreamError(error, upstream.host, config.upstreamTimeoutMs))
         }
       })
     }

@@ -1,21 +1,77 @@
 import fp from 'fastify-plugin'
+import { Agent, type Dispatcher } from 'undici'
 import type { FastifyInstance } from 'fastify'
+import type { Config } from '../config/index.ts'
+import { guardedConnector, type Resolver } from '../src/address-guard.ts'
 import { parseUpstreamUrl, UpstreamUrlError } from '../src/upstream-url.ts'
-import { BadUpstreamUrl } from '../src/errors.ts'
+import { compileUpstreamRules } from '../src/upstream-rules.ts'
+import { BadUpstreamUrl, LoopDetected, UpstreamForbidden } from '../src/errors.ts'
 
 export const PROXY_ROUTE = '/*'
 
-/** Sets `request.upstream` to the URL a proxied request names; a malformed one is a 400. */
-async function upstreamPlugin (fastify: FastifyInstance): Promise<void> {
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The one dispatcher every upstream request goes through (proxied requests and background refreshes). */
+    upstreamAgent: Dispatcher
+  }
+  interface FastifyRequest {
+    /** The upstream URL a proxied request names; null on the proxy's own routes. */
+    upstream: URL | null
+  }
+}
+
+export interface UpstreamOptions {
+  config: Config
+  /** Replace the upstream dispatcher (tests). */
+  dispatcher?: Dispatcher
+  /** Replace DNS resolution (tests: a name that resolves to a private address). */
+  resolver?: Resolver
+}
+
+/**
+ * Knows where requests go and whether they may: sets `request.upstream` from the path (a
+ * malformed one is a 400), refuses forbidden upstreams (403) and the proxy itself (508),
+ * and owns the upstream connection pool, whose connector judges every resolved address
+ * it connects to, so DNS names that resolve to private addresses are refused too.
+ */
+async function upstreamPlugin (fastify: FastifyInstance, opts: UpstreamOptions): Promise<void> {
+  const { config } = opts
+  const agent = opts.dispatcher ?? new Agent({
+    headersTimeout: config.upstreamTimeoutMs,
+    bodyTimeout: config.upstreamTimeoutMs,
+    connect: guardedConnector({
+      allowPrivate: config.allowPrivateUpstreams,
+      resolver: opts.resolver,
+      connect: { timeout: Math.min(config.upstreamTimeoutMs, 10_000) }
+    })
+  })
+  const refusal = compileUpstreamRules({
+    allowPrivate: config.allowPrivateUpstreams,
+    allow: config.upstreamAllow,
+    deny: config.upstreamDeny,
+    ports: config.upstreamPorts,
+    listenHost: config.host,
+    listenPort: config.port
+  })
+  fastify.decorate('upstreamAgent', agent)
+  if (opts.dispatcher === undefined) fastify.addHook('onClose', async () => { await agent.close() })
+
   fastify.decorateRequest('upstream', null)
   fastify.addHook('onRequest', async (request) => {
     if (request.routeOptions.url !== PROXY_ROUTE) return
+    let url: URL
     try {
-      request.upstream = parseUpstreamUrl(request.url)
+      url = parseUpstreamUrl(request.url)
     } catch (error) {
       if (error instanceof UpstreamUrlError) throw new BadUpstreamUrl(error.message)
       throw error
     }
+    const refused = refusal(url)
+    if (refused !== undefined) {
+      const error = refused.status === 508 ? new LoopDetected(refused.message) : new UpstreamForbidden(refused.message)
+      throw Object.assign(error, { rule: refused.rule, upstream: url.host })
+    }
+    request.upstream = url
   })
 }
 

@@ -1,8 +1,10 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { Dispatcher } from 'undici'
 import type { Config } from '../config/index.ts'
+import type { Resolver } from './address-guard.ts'
 import errorsPlugin from '../plugins/errors.ts'
 import requestLogPlugin from '../plugins/request-log.ts'
+import accessPlugin from '../plugins/access.ts'
 import upstreamPlugin from '../plugins/upstream.ts'
 import cachePlugin from '../plugins/cache.ts'
 import proxyPlugin from '../plugins/proxy.ts'
@@ -11,6 +13,8 @@ import usagePlugin from '../plugins/usage.ts'
 export interface AppOptions {
   /** Replace the upstream dispatcher (tests). */
   dispatcher?: Dispatcher
+  /** Replace DNS resolution for upstream connections (tests). */
+  resolver?: Resolver
 }
 
 /** Builds the proxy without listening, so tests can `inject()` into it. */
@@ -18,17 +22,35 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   const app = Fastify({
     logger: {
       level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers["proxy-authorization"]'],
       ...(config.logPretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
     },
     logController: new LogController({ disableRequestLogging: true }), // plugins/request-log.ts writes one line instead
+    // Slow clients are cut off: headers within CLIENT_HEADERS_TIMEOUT_MS (slowloris), the
+    // whole request within CLIENT_REQUEST_TIMEOUT_MS, idle keep-alive sockets closed.
+    http: {
+      headersTimeout: config.clientHeadersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.clientHeadersTimeoutMs)
+    } as never,
+    requestTimeout: config.clientRequestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    bodyLimit: config.maxBodyBytes,
+    // Forward-proxy requests (`GET http://host/path`) take the same route as `/http://host/path`.
+    rewriteUrl: (req) => req.url === undefined || req.url.startsWith('/') ? (req.url ?? '/') : `/${req.url}`,
     return503OnClosing: false,
     forceCloseConnections: 'idle'
   })
+  // CONNECT (TLS tunnels) is not offered: answer instead of dropping the socket.
+  app.server.on('connect', (_req, socket) => {
+    const body = '{"error":"Method Not Allowed","message":"CONNECT tunnels are not offered"}'
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
+  })
   await app.register(errorsPlugin)
   await app.register(requestLogPlugin)
-  await app.register(upstreamPlugin)
+  await app.register(accessPlugin, { config })
+  await app.register(upstreamPlugin, { config, dispatcher: options.dispatcher, resolver: options.resolver })
   await app.register(cachePlugin, { config })
-  await app.register(proxyPlugin, { config, dispatcher: options.dispatcher })
+  await app.register(proxyPlugin, { config })
   await app.register(usagePlugin)
   return app
 }

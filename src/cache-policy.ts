@@ -1,6 +1,8 @@
 import CachePolicy from 'http-cache-semantics'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { StoredHeaders } from './entry.ts'
+import { parseCacheControl } from './cache-control.ts'
+import { varyNames } from './vary.ts'
 
 export interface RequestLike {
   method: string
@@ -13,31 +15,56 @@ export interface PolicyOptions {
   cacheSetCookie: boolean
 }
 
-// RFC 9111 decisions come from http-cache-semantics in shared-cache mode.
-const POLICY_OPTIONS = { shared: true, cacheHeuristic: 0.1, immutableMinTimeToLive: 24 * 3600 * 1000 }
-
-export function createPolicy (request: RequestLike, status: number, headers: StoredHeaders): CachePolicy {
-  return new CachePolicy(request, { status, headers }, POLICY_OPTIONS)
-}
-
-export function restorePolicy (object: CachePolicy.CachePolicyObject): CachePolicy {
-  return CachePolicy.fromObject(object)
-}
-
-/** Why a response may not be stored, or undefined when it may (RFC 9111 §3). */
-export function notStorableReason (policy: CachePolicy, status: number, headers: StoredHeaders, options: PolicyOptions): string | undefined {
+/**
+ * Why a response may not be stored by this shared cache, or undefined when it may (RFC 9111 §3).
+ * The RFC rules (no-store in request or response, private, Authorization, understood
+ * status, explicit or default cacheability) are http-cache-semantics' `storable()`.
+ */
+export function notStorableReason (request: RequestLike, status: number, headers: StoredHeaders, options: PolicyOptions): string | undefined {
   if (status === 206) return 'partial'
-  if (!policy.storable()) return 'policy'
+  const policy = new CachePolicy(request, { status, headers }, { shared: true })
+  if (!policy.storable()) return 'not-storable'
+  if (varyNames(headers.vary) === '*') return 'vary-star'
   if (headers['set-cookie'] !== undefined && !options.cacheSetCookie) return 'set-cookie'
   return undefined
 }
 
-/** Whole seconds the stored response has left to be fresh (never negative). */
-export function remainingTtl (policy: CachePolicy): number {
-  return Math.max(0, Math.floor(policy.timeToLive() / 1000))
+/**
+ * The headers to store: without the fields a qualified `no-cache="a, b"` names, which must
+ * not be reused without revalidation (RFC 9111 §5.2.2.4).
+ */
+export function headersToStore (headers: StoredHeaders): StoredHeaders {
+  const noCache = parseCacheControl(headers['cache-control'])['no-cache']
+  if (typeof noCache !== 'string') return headers
+  const out = { ...headers }
+  for (const name of noCache.split(',')) delete out[name.trim().toLowerCase()]
+  return out
 }
 
-/** The Age header value: current age in whole seconds (RFC 9111 §5.1). */
-export function ageSeconds (policy: CachePolicy): string {
-  return String(Math.max(0, Math.floor(policy.age())))
+/** Whether a stored response may answer a request that carries Authorization (RFC 9111 §3.5). */
+export function allowsAuthorized (headers: StoredHeaders): boolean {
+  const cc = parseCacheControl(headers['cache-control'])
+  return 'public' in cc || 's-maxage' in cc || 'must-revalidate' in cc
+}
+
+// RFC 9111 §3.2: fields a 304 must not change in the stored response.
+const NOT_UPDATED = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range'])
+
+/** The stored headers refreshed by a 304 (RFC 9111 §4.3.4). */
+export function mergeNotModified (stored: StoredHeaders, fresh: StoredHeaders): StoredHeaders {
+  const out = { ...stored }
+  for (const [name, value] of Object.entries(fresh)) {
+    if (!NOT_UPDATED.has(name)) out[name] = value
+  }
+  return out
+}
+
+/** The conditional headers that revalidate a stored response (RFC 9111 §4.3.1). */
+export function revalidationHeaders (stored: StoredHeaders): Record<string, string> {
+  const out: Record<string, string> = {}
+  const etag = stored.etag
+  if (etag !== undefined) out['if-none-match'] = String(etag)
+  const lastModified = stored['last-modified']
+  if (lastModified !== undefined) out['if-modified-since'] = String(lastModified)
+  return out
 }

@@ -1,5 +1,3 @@
-import type CachePolicy from 'http-cache-semantics'
-
 /** Bumped whenever the stored layout changes: rows of another version are refused. */
 export const ENTRY_FORMAT_VERSION = 1
 const MAGIC = Buffer.from('CPX')
@@ -7,13 +5,19 @@ const HEADER_BYTES = MAGIC.length + 1 + 4
 
 export type StoredHeaders = Record<string, string | string[]>
 
-/** A whole stored response: what is needed to answer a request without the origin. */
+/**
+ * A whole stored response: what is needed to answer a request without the origin.
+ * A Vary index record (`vary` set, empty body) names the request headers that select
+ * the variant stored under its own key (see vary.ts).
+ */
 export interface CacheEntry {
   url: string
   status: number
   headers: StoredHeaders
-  /** http-cache-semantics state (request and response headers, timing). */
-  policy: CachePolicy.CachePolicyObject
+  /** Epoch ms when the request went upstream and when the response headers came back (RFC 9111 §4.2.3). */
+  requestTime: number
+  responseTime: number
+  vary?: string[]
   body: Buffer
 }
 
@@ -26,14 +30,13 @@ export class EntryDecodeError extends Error {
 
 /** Encodes an entry as: "CPX" | version byte | u32 meta length | meta JSON | body bytes. */
 export function encodeEntry (entry: CacheEntry): Buffer {
-  const meta = Buffer.from(JSON.stringify({
-    url: entry.url, status: entry.status, headers: entry.headers, policy: entry.policy, bodyLength: entry.body.length
-  }))
+  const { body, ...fields } = entry
+  const meta = Buffer.from(JSON.stringify({ ...fields, bodyLength: body.length }))
   const head = Buffer.allocUnsafe(HEADER_BYTES)
   MAGIC.copy(head, 0)
   head.writeUInt8(ENTRY_FORMAT_VERSION, MAGIC.length)
   head.writeUInt32BE(meta.length, MAGIC.length + 1)
-  return Buffer.concat([head, meta, entry.body], HEADER_BYTES + meta.length + entry.body.length)
+  return Buffer.concat([head, meta, body], HEADER_BYTES + meta.length + body.length)
 }
 
 /** Decodes a stored row; throws EntryDecodeError for anything that is not a whole entry of this version. */
@@ -51,10 +54,12 @@ export function decodeEntry (raw: unknown): CacheEntry {
     throw new EntryDecodeError('unreadable entry metadata')
   }
   if (typeof meta !== 'object' || meta === null || typeof meta.url !== 'string' || typeof meta.status !== 'number' ||
-      typeof meta.headers !== 'object' || typeof meta.policy !== 'object') {
+      typeof meta.headers !== 'object' || meta.headers === null || typeof meta.requestTime !== 'number' ||
+      typeof meta.responseTime !== 'number' || (meta.vary !== undefined && !Array.isArray(meta.vary))) {
     throw new EntryDecodeError('incomplete entry metadata')
   }
   const body = raw.subarray(HEADER_BYTES + metaLength)
   if (body.length !== meta.bodyLength) throw new EntryDecodeError(`body is ${body.length} bytes, expected ${meta.bodyLength}`)
-  return { url: meta.url, status: meta.status, headers: meta.headers, policy: meta.policy, body }
+  const { bodyLength, ...fields } = meta
+  return { ...fields, body }
 }

@@ -3,27 +3,38 @@ import createError from '@fastify/error'
 export const BadUpstreamUrl = createError<[string]>('CPX_BAD_UPSTREAM_URL', '%s', 400)
 export const UpstreamUnreachable = createError<[string, string]>('CPX_UPSTREAM_UNREACHABLE', 'upstream %s could not be reached: %s', 502)
 export const UpstreamTimeout = createError<[string, number]>('CPX_UPSTREAM_TIMEOUT', 'upstream %s did not answer within %d ms', 504)
-export const BadUpstreamResponse = createError<[string, string]>('CPX_BAD_UPSTREAM_RESPONSE', 'upstream %s sent an invalid response: %s', 502)
+export const UpstreamForbidden = createError<[string]>('CPX_UPSTREAM_FORBIDDEN', '%s', 403)
+export const LoopDetected = createError<[string]>('CPX_LOOP_DETECTED', '%s', 508)
+export const ClientForbidden = createError<[string]>('CPX_CLIENT_FORBIDDEN', 'client %s is not allowed to use this proxy (ALLOW_CLIENTS)', 403)
+export const UrlTooLong = createError<[number]>('CPX_URL_TOO_LONG', 'the request target is longer than %d bytes', 414)
+export const BodyTooLarge = createError<[number]>('CPX_BODY_TOO_LARGE', 'the request body is larger than %d bytes', 413)
+export const MethodNotAllowed = createError<[string]>('CPX_METHOD_NOT_ALLOWED', 'method %s is not supported', 405)
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'FST_REPLY_FROM_GATEWAY_TIMEOUT'])
 
-/** Finds the innermost error code of a chain of `cause`s. */
-function rootCode (error: unknown): { code: string, message: string } {
-  let current = error as { code?: string, message?: string, cause?: unknown } | undefined
-  let found = { code: 'UNKNOWN', message: String((current?.message) ?? error) }
+interface Coded { code?: string, message?: string, cause?: unknown, statusCode?: number, rule?: string }
+
+/** Finds the innermost coded error of a chain of `cause`s. */
+function rootCause (error: unknown): { code: string, message: string, error: Coded | undefined } {
+  let current = error as Coded | undefined
+  let found: { code: string, message: string, error: Coded | undefined } = { code: 'UNKNOWN', message: String((current?.message) ?? error), error: undefined }
   for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
-    if (typeof current.code === 'string') found = { code: current.code, message: current.message ?? current.code }
-    current = current.cause as typeof current
+    if (typeof current.code === 'string') found = { code: current.code, message: current.message ?? current.code, error: current }
+    current = current.cause as Coded | undefined
   }
   return found
 }
 
 /**
- * The one place where upstream socket failures become HTTP errors:
- * timeouts → 504, everything else (DNS, refused, reset, TLS) → 502.
+ * The one place where upstream failures become HTTP errors: a refused address → 403, an
+ * oversized request body → 413, timeouts → 504, everything else (DNS, refused, reset, TLS) → 502.
  */
 export function upstreamError (error: unknown, upstream: string, timeoutMs: number): Error {
-  const { code, message } = rootCode(error)
+  const { code, message, error: cause } = rootCause(error)
+  if (code === 'CPX_UPSTREAM_FORBIDDEN' || code === 'CPX_BODY_TOO_LARGE') {
+    const mapped = code === 'CPX_BODY_TOO_LARGE' ? cause as Error : new UpstreamForbidden(message)
+    return Object.assign(mapped, { upstream, upstreamCode: code, rule: cause?.rule })
+  }
   const mapped = TIMEOUT_CODES.has(code)
     ? new UpstreamTimeout(upstream, timeoutMs)
     : new UpstreamUnreachable(upstream, code === 'UNKNOWN' ? message : `${code} (${message})`)

@@ -42,3 +42,19 @@ export function appendCacheStatus (existing: string | string[] | number | undefi
   if (existing === undefined || existing === '') return own
   return `${Array.isArray(existing) ? existing.join(', ') : String(existing)}, ${own}`
 }
+
+// Request headers some origins and frameworks act on although no cache keys on them:
+// forwarded before, any of them could make one client's request poison the shared entry.
+const UNKEYED = [
+  'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-server', 'x-forwarded-proto', 'x-forwarded-scheme',
+  'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-ssl', 'x-host', 'x-original-url', 'x-original-host',
+  'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override', 'x-real-ip'
+]
+
+/** The headers of a request as they go upstream: no hop-by-hop or unkeyed override fields, plus Via. */
+export function upstreamRequestHeaders (headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const out = stripHopByHop(headers)
+  for (const name of UNKEYED) delete out[name]
+  out.via = appendVia(headers.via)
+  return out
+}

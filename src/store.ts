@@ -1,37 +1,101 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { randomUUID } from 'node:crypto'
 import Keyv, { type KeyvOptions } from 'keyv'
 import KeyvSqlite from '@keyv/sqlite'
 
 /**
  * Where encoded cache entries live. Values are opaque bytes (see entry.ts); every
  * implementation passes test/store.test.ts.
+ *
+ * Errors of get/set/delete and the lease calls reject (callers log and serve uncached);
+ * the background work (sweeping, access-time flushing, change polling) never throws.
  */
 export interface CacheStore {
+  /** The stored bytes, or undefined. Counts as an access for the LRU order. */
   get (key: string): Promise<Buffer | undefined>
-  set (key: string, value: Buffer): Promise<void>
+  /**
+   * Stores `value` whole (or not at all). `expiresAt` (epoch ms) marks when the entry
+   * becomes useless and may be swept; without it the entry stays until LRU evicts it.
+   * A value larger than `maxBytes` is not stored (and any older value is dropped).
+   * Expiry is a sweeping hint: get() does not check it, callers judge freshness.
+   */
+  set (key: string, value: Buffer, options?: SetOptions): Promise<void>
   delete (key: string): Promise<void>
+  /** Records an access served from a process-local memory tier (batched, cheap, never throws). */
+  touch (key: string): void
   /** Calls `listener` with each key that another process sharing the store changed. */
   onRemoteChange (listener: (key: string) => void): void
+  /**
+   * Takes a short-lived lock on `key` for coalescing requests across the processes that
+   * share the store. True if this store instance now holds it (also when it already held
+   * it; that renews it for `ttlMs`). A lease whose holder died expires after `ttlMs`.
+   */
+  acquireLease (key: string, ttlMs: number): Promise<boolean>
+  /** Releases the lease on `key` if this store instance holds it. */
+  releaseLease (key: string): Promise<void>
+  /** True while some unexpired lease on `key` exists, whoever holds it. */
+  hasLease (key: string): Promise<boolean>
+  /** Number of entries and total bytes of their values. */
+  stats (): Promise<StoreStats>
+  /** Deletes the entries past their expiresAt, then evicts the least recently used until bytes <= maxBytes. */
+  sweep (): Promise<SweepResult>
+  /** Stops the timers, flushes pending access times, releases this instance's leases. */
   close (): Promise<void>
 }
 
-export interface StoreOptions {
-  /** How often to look for keys changed by other processes (shared stores only). */
-  changePollMs?: number
+export interface SetOptions {
+  /** Epoch ms after which the entry is useless and may be swept. */
+  expiresAt?: number
 }
 
-/** Opens the store named by a CACHE_STORE URI: `memory://` or `sqlite://<path>`. */
+export interface StoreStats { entries: number, bytes: number }
+export interface SweepResult { expired: number, evicted: number }
+
+export interface StoreOptions {
+  /** How often to look for keys changed by other processes (shared stores only). Default 200 ms. */
+  changePollMs?: number
+  /** Bound on the total bytes of stored values. Default 1 GiB. */
+  maxBytes?: number
+  /** How often to sweep in the background. Default 60 000 ms; 0 = no timer. */
+  sweepIntervalMs?: number
+}
+
+export const DEFAULT_MAX_BYTES = 1024 ** 3
+const DEFAULT_SWEEP_INTERVAL_MS = 60_000
+const DEFAULT_CHANGE_POLL_MS = 200
+/** Access times are written to a shared store at most this often... */
+const TOUCH_FLUSH_MS = 1000
+/** ...or as soon as this many distinct keys are waiting. */
+const TOUCH_FLUSH_KEYS = 2000
+/** A sweep starts soon after this process wrote this fraction of maxBytes since the last one. */
+const AUTO_SWEEP_FRACTION = 0.1
+
+interface Settings { maxBytes: number, sweepIntervalMs: number, changePollMs: number }
+
+/**
+ * Opens the store named by a CACHE_STORE URI: `memory://` (private to this store) or
+ * `memory://<name>` (shared by the stores opened with that name in this process, e.g. to
+ * test two "processes"), or `sqlite://<path>` (shared by every process using the file).
+ */
 export async function openStore (uri: string, options: StoreOptions = {}): Promise<CacheStore> {
-  if (uri === 'memory://') return new KeyvCacheStore(new Keyv({ store: new Map(), ...RAW }))
+  const settings: Settings = {
+    maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
+    sweepIntervalMs: options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS,
+    changePollMs: options.changePollMs ?? DEFAULT_CHANGE_POLL_MS
+  }
+  if (!(settings.maxBytes > 0)) throw new Error(`maxBytes must be positive, got ${settings.maxBytes}`)
+  if (uri.startsWith('memory://')) return new MemoryCacheStore(MemoryBackend.open(uri.slice('memory://'.length), settings.maxBytes), settings)
   const path = uri.replace(/^sqlite:\/\//, '')
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, table: 'entries', keySize: 8192, busyTimeout: 5000 })
-  // WAL lets several worker processes read while one writes; NORMAL sync is safe with WAL.
-  await adapter.query('PRAGMA journal_mode=WAL')
-  await adapter.query('PRAGMA synchronous=NORMAL')
-  const store = new SqliteCacheStore(new Keyv({ store: adapter, ...RAW }), adapter, options.changePollMs ?? 200)
-  await store.init()
+  const store = new SqliteCacheStore(new Keyv({ store: adapter, ...RAW }), adapter, settings)
+  try {
+    await store.init()
+  } catch (error) {
+    await store.close().catch(() => {})
+    throw error
+  }
   return store
 }
 
@@ -44,33 +108,357 @@ const RAW: Omit<KeyvOptions, 'store'> = {
   deserialize: <Value>(data: unknown) => ({ value: data as Value })
 }
 
-class KeyvCacheStore implements CacheStore {
-  constructor (protected readonly keyv: Keyv) {
-    keyv.on('error', () => {}) // errors are thrown to the caller (throwOnErrors)
+function noop (): void {}
+
+/**
+ * Access stamps: epoch ms with a sub-millisecond counter, so that accesses within one
+ * millisecond keep their order in this process (2^-10 ms steps are exact in a double).
+ */
+let lastMs = 0
+let sameMs = 0
+function stamp (): number {
+  const now = Date.now()
+  if (now !== lastMs) {
+    lastMs = now
+    sameMs = 0
+  } else if (sameMs < 1023) {
+    sameMs++
+  }
+  return now + sameMs / 1024
+}
+
+/** What both stores share: keyv for the values, the sweep schedule, the write accounting. */
+abstract class KeyvCacheStore implements CacheStore {
+  /** Identifies this store instance as a lease holder and change writer. */
+  protected readonly owner = `${process.pid}-${randomUUID()}`
+  protected closed = false
+  private sweepTimer: NodeJS.Timeout | undefined
+  private sweepChain: Promise<unknown> = Promise.resolve()
+  private autoSweepQueued = false
+  private writtenSinceSweep = 0
+
+  constructor (protected readonly keyv: Keyv, protected readonly settings: Settings) {
+    keyv.on('error', noop) // errors are thrown to the caller (throwOnErrors)
+  }
+
+  protected startSweepTimer (): void {
+    if (this.settings.sweepIntervalMs <= 0) return
+    this.sweepTimer = setInterval(() => { this.sweep().catch(noop) }, this.settings.sweepIntervalMs)
+    this.sweepTimer.unref()
   }
 
   async get (key: string): Promise<Buffer | undefined> {
     const raw: unknown = await this.keyv.get(key, { raw: true })
     if (raw === undefined || raw === null) return undefined
+    this.touch(key)
     return Buffer.isBuffer(raw) ? raw : Buffer.from(raw as string)
   }
 
-  async set (key: string, value: Buffer): Promise<void> {
-    await this.keyv.set(key, value)
+  async set (key: string, value: Buffer, options: SetOptions = {}): Promise<void> {
+    if (value.length > this.settings.maxBytes) {
+      await this.delete(key)
+      return
+    }
+    await this.write(key, value, options.expiresAt)
+    this.wrote(value.length)
   }
 
   async delete (key: string): Promise<void> {
     await this.keyv.delete(key)
   }
 
+  abstract touch (key: string): void
+  abstract acquireLease (key: string, ttlMs: number): Promise<boolean>
+  abstract releaseLease (key: string): Promise<void>
+  abstract hasLease (key: string): Promise<boolean>
+  abstract stats (): Promise<StoreStats>
+  protected abstract write (key: string, value: Buffer, expiresAt: number | undefined): Promise<void>
+  protected abstract sweepOnce (): Promise<SweepResult>
+
   onRemoteChange (_listener: (key: string) => void): void {}
 
+  /** Sweeps run one at a time; each call gets a sweep that starts after it was called. */
+  sweep (): Promise<SweepResult> {
+    const run = this.sweepChain.then(async () => {
+      this.writtenSinceSweep = 0
+      return await this.sweepOnce()
+    })
+    this.sweepChain = run.catch(noop)
+    return run
+  }
+
+  /** Sweeps soon once this process has written a tenth of maxBytes since the last sweep. */
+  private wrote (bytes: number): void {
+    this.writtenSinceSweep += bytes
+    if (this.closed || this.autoSweepQueued || this.writtenSinceSweep <= this.settings.maxBytes * AUTO_SWEEP_FRACTION) return
+    this.autoSweepQueued = true
+    setImmediate(() => {
+      this.autoSweepQueued = false
+      if (!this.closed) this.sweep().catch(noop)
+    }).unref()
+  }
+
   async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer)
+    await this.sweepChain
+    await this.shutdown()
     await this.keyv.disconnect()
+  }
+
+  /** Subclass cleanup before the connection closes; must not throw. */
+  protected abstract shutdown (): Promise<void>
+}
+
+// ---------------------------------------------------------------------------------------
+// memory://
+
+interface MemoryItem { value: Buffer, expiresAt: number | undefined }
+interface Lease { owner: string, expiresAt: number }
+
+/**
+ * A least-recently-used map bounded by the total size of its values, shaped like the Map
+ * keyv expects. Inserting evicts the oldest entries at once, so it never exceeds maxBytes.
+ * keyv passes a ttl (ms) to `set`; it becomes the entry's expiresAt.
+ */
+class ByteLruMap {
+  private readonly items = new Map<string, MemoryItem>()
+  private totalBytes = 0
+  /** Entries evicted since the last `takeEvicted()`. */
+  private evicted = 0
+
+  constructor (private readonly maxBytes: number) {}
+
+  get size (): number { return this.items.size }
+  get bytes (): number { return this.totalBytes }
+
+  get (key: string): Buffer | undefined {
+    return this.bump(key)?.value
+  }
+
+  has (key: string): boolean {
+    return this.items.has(key)
+  }
+
+  /** Marks `key` as most recently used (Map keeps insertion order). */
+  bump (key: string): MemoryItem | undefined {
+    const item = this.items.get(key)
+    if (item === undefined) return undefined
+    this.items.delete(key)
+    this.items.set(key, item)
+    return item
+  }
+
+  set (key: string, value: Buffer, ttl?: number): this {
+    this.delete(key)
+    if (value.length > this.maxBytes) return this
+    this.items.set(key, { value, expiresAt: typeof ttl === 'number' ? Date.now() + ttl : undefined })
+    this.totalBytes += value.length
+    for (const [oldest, item] of this.items) {
+      if (this.totalBytes <= this.maxBytes) break
+      this.items.delete(oldest)
+      this.totalBytes -= item.value.length
+      this.evicted++
+    }
+    return this
+  }
+
+  delete (key: string): boolean {
+    const item = this.items.get(key)
+    if (item === undefined) return false
+    this.items.delete(key)
+    this.totalBytes -= item.value.length
+    return true
+  }
+
+  clear (): void {
+    this.items.clear()
+    this.totalBytes = 0
+  }
+
+  /** Deletes the entries past their expiresAt; returns how many. */
+  deleteExpired (now: number): number {
+    let count = 0
+    for (const [key, item] of this.items) {
+      if (item.expiresAt !== undefined && item.expiresAt <= now) {
+        this.delete(key)
+        count++
+      }
+    }
+    return count
+  }
+
+  takeEvicted (): number {
+    const count = this.evicted
+    this.evicted = 0
+    return count
   }
 }
 
+/** The data behind one memory:// store, or behind every store opened as memory://<name>. */
+class MemoryBackend {
+  private static readonly named = new Map<string, MemoryBackend>()
+  readonly leases = new Map<string, Lease>()
+  readonly lru: ByteLruMap
+  private refs = 0
+
+  private constructor (private readonly name: string, maxBytes: number) {
+    this.lru = new ByteLruMap(maxBytes)
+  }
+
+  static open (name: string, maxBytes: number): MemoryBackend {
+    let backend = name === '' ? undefined : MemoryBackend.named.get(name)
+    if (backend === undefined) {
+      backend = new MemoryBackend(name, maxBytes)
+      if (name !== '') MemoryBackend.named.set(name, backend)
+    }
+    backend.refs++
+    return backend
+  }
+
+  release (): void {
+    if (--this.refs === 0 && MemoryBackend.named.get(this.name) === this) MemoryBackend.named.delete(this.name)
+  }
+}
+
+class MemoryCacheStore extends KeyvCacheStore {
+  constructor (private readonly backend: MemoryBackend, settings: Settings) {
+    super(new Keyv({ store: backend.lru, ...RAW }), settings)
+    this.startSweepTimer()
+  }
+
+  protected async write (key: string, value: Buffer, expiresAt: number | undefined): Promise<void> {
+    // keyv hands the ttl to ByteLruMap.set; keyv reads a ttl of 0 as "none", so an
+    // expiresAt that has already passed becomes -1.
+    let ttl = expiresAt === undefined ? undefined : expiresAt - Date.now()
+    if (ttl !== undefined && ttl <= 0) ttl = -1
+    await this.keyv.set(key, value, ttl)
+  }
+
+  touch (key: string): void {
+    this.backend.lru.bump(key)
+  }
+
+  async acquireLease (key: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now()
+    const lease = this.backend.leases.get(key)
+    if (lease !== undefined && lease.expiresAt > now && lease.owner !== this.owner) return false
+    this.backend.leases.set(key, { owner: this.owner, expiresAt: now + ttlMs })
+    return true
+  }
+
+  async releaseLease (key: string): Promise<void> {
+    if (this.backend.leases.get(key)?.owner === this.owner) this.backend.leases.delete(key)
+  }
+
+  async hasLease (key: string): Promise<boolean> {
+    const lease = this.backend.leases.get(key)
+    return lease !== undefined && lease.expiresAt > Date.now()
+  }
+
+  async stats (): Promise<StoreStats> {
+    return { entries: this.backend.lru.size, bytes: this.backend.lru.bytes }
+  }
+
+  protected async sweepOnce (): Promise<SweepResult> {
+    const now = Date.now()
+    const expired = this.backend.lru.deleteExpired(now)
+    for (const [key, lease] of this.backend.leases) {
+      if (lease.expiresAt <= now) this.backend.leases.delete(key)
+    }
+    // The map evicts as it is filled; report the evictions since the last sweep.
+    return { expired, evicted: this.backend.lru.takeEvicted() }
+  }
+
+  protected async shutdown (): Promise<void> {
+    for (const [key, lease] of this.backend.leases) {
+      if (lease.owner === this.owner) this.backend.leases.delete(key)
+    }
+    this.backend.release()
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// sqlite://
+
 type Query = (sql: string, ...params: unknown[]) => Promise<Array<Record<string, unknown>>>
+
+/** Rows deleted per statement when sweeping, so that no write transaction runs long. */
+const SWEEP_BATCH = 100
+/** Access times per UPDATE when flushing. */
+const TOUCH_BATCH = 500
+/** Epoch ms inside SQLite (same clock as Date.now()), for rows the triggers create. */
+const SQL_NOW_MS = "((julianday('now') - 2440587.5) * 86400000.0)"
+
+/**
+ * Schema next to @keyv/sqlite's `entries(key, value)`. Triggers on `entries` keep one
+ * `entry_meta` row per entry in the same statement that writes or deletes the entry, and
+ * triggers on `entry_meta` keep the totals in `store_totals`; so the sizes and totals can
+ * never drift from the values, whichever process (or crash) interleaves.
+ */
+const SCHEMA = [
+  'CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, writer TEXT NOT NULL, at INTEGER NOT NULL)',
+  'CREATE TABLE IF NOT EXISTS entry_meta (key TEXT PRIMARY KEY, size INTEGER NOT NULL, expires_at INTEGER, accessed_at REAL NOT NULL)',
+  'CREATE INDEX IF NOT EXISTS entry_meta_accessed ON entry_meta (accessed_at)',
+  'CREATE INDEX IF NOT EXISTS entry_meta_expires ON entry_meta (expires_at) WHERE expires_at IS NOT NULL',
+  'CREATE TABLE IF NOT EXISTS store_totals (id INTEGER PRIMARY KEY CHECK (id = 0), entries INTEGER NOT NULL, bytes INTEGER NOT NULL)',
+  'INSERT OR IGNORE INTO store_totals (id, entries, bytes) VALUES (0, 0, 0)',
+  'CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)',
+  ...['INSERT', 'UPDATE OF value'].map((event) => `CREATE TRIGGER IF NOT EXISTS entries_meta_${event === 'INSERT' ? 'insert' : 'update'} AFTER ${event} ON entries BEGIN
+    INSERT INTO entry_meta (key, size, expires_at, accessed_at) VALUES (new.key, octet_length(new.value), NULL, ${SQL_NOW_MS})
+    ON CONFLICT (key) DO UPDATE SET size = excluded.size, expires_at = NULL, accessed_at = excluded.accessed_at;
+  END`),
+  'CREATE TRIGGER IF NOT EXISTS entries_meta_delete AFTER DELETE ON entries BEGIN DELETE FROM entry_meta WHERE key = old.key; END',
+  'CREATE TRIGGER IF NOT EXISTS entry_meta_totals_insert AFTER INSERT ON entry_meta BEGIN UPDATE store_totals SET entries = entries + 1, bytes = bytes + new.size WHERE id = 0; END',
+  'CREATE TRIGGER IF NOT EXISTS entry_meta_totals_update AFTER UPDATE OF size ON entry_meta BEGIN UPDATE store_totals SET bytes = bytes - old.size + new.size WHERE id = 0; END',
+  'CREATE TRIGGER IF NOT EXISTS entry_meta_totals_delete AFTER DELETE ON entry_meta BEGIN UPDATE store_totals SET entries = entries - 1, bytes = bytes - old.size WHERE id = 0; END'
+]
+
+/**
+ * Repairs a file written before the triggers existed (or by hand): every entry gets its
+ * meta row, meta rows without an entry go, and the totals are recounted. Each statement
+ * is atomic, so running this while other processes write is safe.
+ */
+const REPAIR = [
+  `INSERT INTO entry_meta (key, size, expires_at, accessed_at)
+    SELECT key, octet_length(value), NULL, ${SQL_NOW_MS} FROM entries
+    WHERE NOT EXISTS (SELECT 1 FROM entry_meta m WHERE m.key = entries.key)`,
+  'DELETE FROM entry_meta WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.key = entry_meta.key)',
+  `UPDATE store_totals SET entries = (SELECT COUNT(*) FROM entry_meta),
+    bytes = (SELECT COALESCE(SUM(size), 0) FROM entry_meta) WHERE id = 0`
+]
+
+/** Deletes up to ? entries past their expiry (?). The trigger deletes their meta. */
+const DELETE_EXPIRED = `DELETE FROM entries WHERE key IN (
+  SELECT key FROM entry_meta WHERE expires_at <= ? ORDER BY expires_at LIMIT ?
+) RETURNING 1 AS gone`
+
+/**
+ * Deletes the least recently used entries (among the oldest ? rows) whose bytes are needed
+ * to bring the total down to ? (maxBytes). One statement: the total and the order are read
+ * under the write lock, so two processes sweeping at once do not both evict the excess.
+ */
+const EVICT_LRU = `DELETE FROM entries WHERE key IN (
+  SELECT key FROM (
+    SELECT key, SUM(size) OVER (ORDER BY accessed_at, rowid ROWS UNBOUNDED PRECEDING) - size AS before
+    FROM (SELECT rowid, key, size, accessed_at FROM entry_meta ORDER BY accessed_at, rowid LIMIT ?)
+  ) WHERE before < (SELECT bytes FROM store_totals WHERE id = 0) - ?
+) RETURNING 1 AS gone`
+
+/** Sets accessed_at from [[key, stamp], ...] (JSON), never moving it back. */
+const FLUSH_TOUCHES = `UPDATE entry_meta SET accessed_at = t.at
+  FROM (SELECT value ->> 0 AS key, value ->> 1 AS at FROM json_each(?)) AS t
+  WHERE entry_meta.key = t.key AND entry_meta.accessed_at < t.at`
+
+/**
+ * Takes the lease on ? for owner ? until ?, unless an unexpired lease (at time ?) of
+ * another owner exists. Returns the row only when it was inserted or taken over.
+ */
+const ACQUIRE_LEASE = `INSERT INTO leases (key, owner, expires_at) VALUES (?, ?, ?)
+  ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+  WHERE leases.expires_at <= ? OR leases.owner = excluded.owner
+  RETURNING owner`
 
 /**
  * SQLite through @keyv/sqlite, shared by every worker. Each write also appends the key
@@ -81,42 +469,124 @@ class SqliteCacheStore extends KeyvCacheStore {
   private readonly query: Query
   private readonly listeners: Array<(key: string) => void> = []
   private lastSeq = 0
-  private timer: NodeJS.Timeout | undefined
+  private pollTimer: NodeJS.Timeout | undefined
   private polling = false
-  private readonly writer = `${process.pid}-${Math.random().toString(36).slice(2)}`
+  /** Access times not yet written: key → stamp. */
+  private touches = new Map<string, number>()
+  private flushTimer: NodeJS.Timeout | undefined
+  private flushChain: Promise<void> = Promise.resolve()
+  private flushQueued = false
 
-  constructor (keyv: Keyv, adapter: KeyvSqlite, private readonly pollMs: number) {
-    super(keyv)
+  constructor (keyv: Keyv, adapter: KeyvSqlite, settings: Settings) {
+    super(keyv, settings)
     this.query = adapter.query as unknown as Query
   }
 
   async init (): Promise<void> {
-    await this.query('CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, writer TEXT NOT NULL, at INTEGER NOT NULL)')
+    // WAL lets several worker processes read while one writes; NORMAL sync is safe with WAL.
+    await this.query('PRAGMA journal_mode=WAL')
+    await this.query('PRAGMA synchronous=NORMAL')
+    for (const sql of SCHEMA) await this.query(sql)
+    for (const sql of REPAIR) await this.query(sql)
     const rows = await this.query('SELECT MAX(seq) AS seq FROM changes')
     this.lastSeq = Number(rows[0]?.seq ?? 0)
+    this.flushTimer = setInterval(() => { this.flushTouches().catch(noop) }, TOUCH_FLUSH_MS)
+    this.flushTimer.unref()
+    this.startSweepTimer()
   }
 
-  override async set (key: string, value: Buffer): Promise<void> {
-    await super.set(key, value)
+  protected async write (key: string, value: Buffer, expiresAt: number | undefined): Promise<void> {
+    // The entry row and (by trigger) its size are written in one statement; the expiry
+    // and access time follow. If that second statement is lost, the entry is kept until
+    // LRU evicts it.
+    await this.keyv.set(key, value)
+    this.touches.delete(key)
+    await this.query('UPDATE entry_meta SET expires_at = ?, accessed_at = ? WHERE key = ?', expiresAt ?? null, stamp(), key)
     await this.logChange(key)
   }
 
   override async delete (key: string): Promise<void> {
+    this.touches.delete(key)
     await super.delete(key)
     await this.logChange(key)
   }
 
+  touch (key: string): void {
+    this.touches.set(key, stamp())
+    if (this.touches.size >= TOUCH_FLUSH_KEYS && !this.flushQueued && !this.closed) {
+      this.flushQueued = true
+      setImmediate(() => {
+        this.flushQueued = false
+        this.flushTouches().catch(noop)
+      }).unref()
+    }
+  }
+
+  /** Writes the pending access times; one flush at a time. A failed batch is dropped. */
+  private flushTouches (): Promise<void> {
+    const run = this.flushChain.then(async () => {
+      if (this.touches.size === 0) return
+      const batch = [...this.touches]
+      this.touches = new Map()
+      for (let i = 0; i < batch.length; i += TOUCH_BATCH) {
+        await this.query(FLUSH_TOUCHES, JSON.stringify(batch.slice(i, i + TOUCH_BATCH)))
+      }
+    })
+    this.flushChain = run.catch(noop)
+    return run
+  }
+
+  async acquireLease (key: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now()
+    const rows = await this.query(ACQUIRE_LEASE, key, this.owner, now + ttlMs, now)
+    return rows[0]?.owner === this.owner
+  }
+
+  async releaseLease (key: string): Promise<void> {
+    await this.query('DELETE FROM leases WHERE key = ? AND owner = ?', key, this.owner)
+  }
+
+  async hasLease (key: string): Promise<boolean> {
+    const rows = await this.query('SELECT 1 AS held FROM leases WHERE key = ? AND expires_at > ?', key, Date.now())
+    return rows.length > 0
+  }
+
+  async stats (): Promise<StoreStats> {
+    const rows = await this.query('SELECT entries, bytes FROM store_totals WHERE id = 0')
+    return { entries: Number(rows[0]?.entries ?? 0), bytes: Number(rows[0]?.bytes ?? 0) }
+  }
+
+  protected async sweepOnce (): Promise<SweepResult> {
+    await this.flushTouches().catch(noop) // the LRU order should include recent reads
+    const now = Date.now()
+    let expired = 0
+    for (;;) {
+      const gone = (await this.query(DELETE_EXPIRED, now, SWEEP_BATCH)).length
+      expired += gone
+      if (gone < SWEEP_BATCH) break
+    }
+    let evicted = 0
+    for (;;) {
+      const gone = (await this.query(EVICT_LRU, SWEEP_BATCH, this.settings.maxBytes)).length
+      evicted += gone
+      if (gone < SWEEP_BATCH) break
+    }
+    await this.query('DELETE FROM leases WHERE expires_at <= ?', now)
+    await this.query('DELETE FROM changes WHERE at < ?', now - 60_000)
+    return { expired, evicted }
+  }
+
   override onRemoteChange (listener: (key: string) => void): void {
     this.listeners.push(listener)
-    if (this.timer === undefined) {
-      this.timer = setInterval(() => { this.poll().catch(() => {}) }, this.pollMs)
-      this.timer.unref()
+    if (this.pollTimer === undefined && !this.closed) {
+      this.pollTimer = setInterval(() => { this.poll().catch(noop) }, this.settings.changePollMs)
+      this.pollTimer.unref()
     }
   }
 
   private async logChange (key: string): Promise<void> {
     if (this.listeners.length === 0) return
-    await this.query('INSERT INTO changes (key, writer, at) VALUES (?, ?, ?)', key, this.writer, Date.now())
+    await this.query('INSERT INTO changes (key, writer, at) VALUES (?, ?, ?)', key, this.owner, Date.now())
   }
 
   private async poll (): Promise<void> {
@@ -126,8 +596,14 @@ class SqliteCacheStore extends KeyvCacheStore {
       const rows = await this.query('SELECT seq, key, writer FROM changes WHERE seq > ? ORDER BY seq', this.lastSeq)
       for (const row of rows) {
         this.lastSeq = Number(row.seq)
-        if (row.writer === this.writer) continue
-        for (const listener of this.listeners) listener(String(row.key))
+        if (row.writer === this.owner) continue
+        for (const listener of this.listeners) {
+          try {
+            listener(String(row.key))
+          } catch {
+            // A listener's failure must not stop the others or the polling.
+          }
+        }
       }
       if (Math.random() < 0.02) await this.query('DELETE FROM changes WHERE at < ?', Date.now() - 60_000)
     } catch {
@@ -137,8 +613,10 @@ class SqliteCacheStore extends KeyvCacheStore {
     }
   }
 
-  override async close (): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer)
-    await super.close()
+  protected async shutdown (): Promise<void> {
+    if (this.pollTimer !== undefined) clearInterval(this.pollTimer)
+    if (this.flushTimer !== undefined) clearInterval(this.flushTimer)
+    await this.flushTouches().catch(noop)
+    await this.query('DELETE FROM leases WHERE owner = ?', this.owner).catch(noop)
   }
 }

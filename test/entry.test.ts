@@ -5,7 +5,8 @@ const entry: CacheEntry = {
   url: 'http://example.com/x',
   status: 200,
   headers: { 'content-type': 'application/octet-stream', 'set-cookie': ['a=1', 'b=2'] },
-  policy: { v: 1 } as unknown as CacheEntry['policy'],
+  requestTime: 1000,
+  responseTime: 1200,
   body: Buffer.from([0, 1, 2, 255, 254, 0x0d, 0x0a])
 }
 
@@ -14,6 +15,9 @@ test('round-trips an entry byte for byte', (t) => {
   t.assert.deepEqual(decoded.headers, entry.headers)
   t.assert.equal(decoded.status, 200)
   t.assert.equal(decoded.url, entry.url)
+  t.assert.equal(decoded.responseTime, 1200)
+  t.assert.equal(decoded.vary, undefined)
+  t.assert.deepEqual(decodeEntry(encodeEntry({ ...entry, vary: ['accept'], body: Buffer.alloc(0) })).vary, ['accept'])
   t.assert.equal(decoded.body.equals(entry.body), true)
 })
 

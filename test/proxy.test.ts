@@ -18,7 +18,7 @@ test('a miss goes to the origin once, then hits are served from the cache', asyn
   t.assert.equal(miss.statusCode, 200)
   t.assert.equal(miss.body, 'hello')
   t.assert.equal(miss.headers['x-cache'], 'MISS')
-  t.assert.equal(miss.headers['cache-status'], 'caching-proxy; fwd=miss; stored')
+  t.assert.equal(miss.headers['cache-status'], 'caching-proxy; fwd=miss; fwd-status=200; stored')
   t.assert.match(String(miss.headers.via), /1\.1 caching-proxy$/)
 
   for (let i = 0; i < 3; i++) {
@@ -133,7 +133,7 @@ test('no-store and private responses are never stored', async (t) => {
     const first = await app.inject(`/${origin.host}${path}`)
     const second = await app.inject(`/${origin.host}${path}`)
     t.assert.equal(second.headers['x-cache'], 'MISS', path)
-    t.assert.match(String(first.headers['cache-status']), /fwd=miss; detail=/)
+    t.assert.match(String(first.headers['cache-status']), /fwd=miss; fwd-status=200; detail=/)
     t.assert.equal(origin.hits(path), 2, path)
   }
 })

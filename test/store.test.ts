@@ -1,18 +1,46 @@
-import { test } from 'node:test'
-import { join } from 'node:path'
-import { openStore } from '../src/store.ts'
+import { test, type TestContext } from 'node:test'
+import { basename, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import KeyvSqlite from '@keyv/sqlite'
+import { openStore, type CacheStore, type StoreOptions } from '../src/store.ts'
 import { tempDir } from './helpers/app.ts'
 
-// One suite that every store implementation passes.
+// One suite that every store implementation passes. Opening the same URI twice gives two
+// store instances over the same data, as two worker processes would have: a named
+// memory store is shared within the process, a SQLite file by every process.
 const stores: Array<[string, (dir: string) => string]> = [
-  ['memory', () => 'memory://'],
+  ['memory', (dir) => `memory://${basename(dir)}`],
   ['sqlite', (dir) => `sqlite://${join(dir, 'nested', 'cache.sqlite')}`]
 ]
 
+async function open (t: TestContext, uri: string, options?: StoreOptions): Promise<CacheStore> {
+  const store = await openStore(uri, options)
+  t.after(() => store.close())
+  return store
+}
+
+const KB = (fill: number): Buffer => Buffer.alloc(1000, fill)
+
+/** Polls `check` for up to `ms`; returns its last answer. */
+async function eventually (check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
+  const deadline = Date.now() + ms
+  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+    if (await check()) return true
+    await sleep(10)
+  }
+  return await check()
+}
+
+async function present (store: CacheStore, keys: string[]): Promise<string[]> {
+  const values = await Promise.all(keys.map((key) => store.get(key)))
+  return keys.filter((_key, i) => values[i] !== undefined)
+}
+
+const range = (from: number, to: number): string[] => Array.from({ length: to - from }, (_v, i) => `k${from + i}`)
+
 for (const [name, uriFor] of stores) {
-  test(`${name} store: keeps bytes exactly, overwrites, deletes`, async (t) => {
-    const store = await openStore(uriFor(tempDir(t)))
-    t.after(() => store.close())
+  test(`${name} store: keeps bytes exactly, overwrites, deletes`, async (t: TestContext) => {
+    const store = await open(t, uriFor(tempDir(t)))
     const bytes = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256))
     t.assert.equal(await store.get('GET http://a/'), undefined)
     await store.set('GET http://a/', bytes)
@@ -24,9 +52,8 @@ for (const [name, uriFor] of stores) {
     await store.delete('GET http://never-stored/')
   })
 
-  test(`${name} store: long keys and many concurrent writes`, async (t) => {
-    const store = await openStore(uriFor(tempDir(t)))
-    t.after(() => store.close())
+  test(`${name} store: long keys and many concurrent writes`, async (t: TestContext) => {
+    const store = await open(t, uriFor(tempDir(t)))
     const key = `GET http://a/${'x'.repeat(6000)}`
     await store.set(key, Buffer.from('long'))
     t.assert.equal((await store.get(key))?.toString(), 'long')
@@ -34,19 +61,224 @@ for (const [name, uriFor] of stores) {
     const values = await Promise.all(Array.from({ length: 200 }, (_, i) => store.get(`k${i}`)))
     t.assert.deepEqual(values.map((v) => v?.toString()), Array.from({ length: 200 }, (_, i) => String(i)))
   })
+
+  test(`${name} store: stats count entries and value bytes`, async (t: TestContext) => {
+    const store = await open(t, uriFor(tempDir(t)), { sweepIntervalMs: 0 })
+    t.assert.deepEqual(await store.stats(), { entries: 0, bytes: 0 })
+    await store.set('a', Buffer.alloc(10))
+    await store.set('b', Buffer.alloc(20), { expiresAt: Date.now() + 60_000 })
+    t.assert.deepEqual(await store.stats(), { entries: 2, bytes: 30 })
+    await store.set('a', Buffer.alloc(5))
+    t.assert.deepEqual(await store.stats(), { entries: 2, bytes: 25 })
+    await store.delete('b')
+    await store.delete('b')
+    t.assert.deepEqual(await store.stats(), { entries: 1, bytes: 5 })
+  })
+
+  test(`${name} store: sweep evicts the least recently used down to maxBytes`, async (t: TestContext) => {
+    const store = await open(t, uriFor(tempDir(t)), { maxBytes: 10_000, sweepIntervalMs: 0 })
+    for (let i = 0; i < 10; i++) await store.set(`k${i}`, KB(i)) // exactly maxBytes
+    await store.sweep()
+    t.assert.deepEqual(await store.stats(), { entries: 10, bytes: 10_000 })
+    // Use k0 and k1 (get) and k2 (touch: served from a process-local tier), then overflow.
+    t.assert.equal((await store.get('k0'))?.equals(KB(0)), true)
+    t.assert.equal((await store.get('k1'))?.equals(KB(1)), true)
+    store.touch('k2')
+    store.touch('never-stored') // harmless
+    await store.set('k10', KB(10))
+    const result = await store.sweep() // starts before the automatic sweep that set() queued
+    t.assert.deepEqual(result, { expired: 0, evicted: 1 })
+    t.assert.deepEqual(await store.stats(), { entries: 10, bytes: 10_000 })
+    t.assert.equal(await store.get('k3'), undefined, 'the least recently used entry is gone')
+
+    for (let i = 11; i < 15; i++) await store.set(`k${i}`, KB(i))
+    await store.sweep()
+    const stats = await store.stats()
+    t.assert.ok(stats.bytes <= 10_000, `${stats.bytes} bytes after the sweep`)
+    t.assert.deepEqual(await present(store, range(0, 15)), ['k0', 'k1', 'k2', 'k8', 'k9', 'k10', 'k11', 'k12', 'k13', 'k14'])
+  })
+
+  test(`${name} store: writing past maxBytes sweeps by itself`, async (t: TestContext) => {
+    const store = await open(t, uriFor(tempDir(t)), { maxBytes: 20_000, sweepIntervalMs: 0 })
+    for (let i = 0; i < 60; i++) {
+      await store.set(`k${i}`, KB(i))
+      if (i % 10 === 9) await store.get('k0') // k0 stays in use
+    }
+    // No sweep() call: the writes (more than a tenth of maxBytes) start one.
+    t.assert.ok(await eventually(async () => (await store.stats()).bytes <= 20_000), 'the store shrank back to maxBytes')
+    const stats = await store.stats()
+    t.assert.ok(stats.bytes <= 20_000 && stats.entries >= 10, JSON.stringify(stats))
+    t.assert.deepEqual(await present(store, range(50, 60)), range(50, 60), 'the most recent writes survive')
+    t.assert.deepEqual(await present(store, range(1, 30)), [], 'the oldest are gone')
+    t.assert.ok(await store.get('k0') !== undefined, 'an entry read all along survives')
+  })
+
+  test(`${name} store: a value larger than maxBytes is not stored`, async (t: TestContext) => {
+    const store = await open(t, uriFor(tempDir(t)), { maxBytes: 1000, sweepIntervalMs: 0 })
+    await store.set('big', Buffer.alloc(500))
+    await store.set('big', Buffer.alloc(1001))
+    t.assert.equal(await store.get('big'), undefined, 'the older value is dropped too')
+    t.assert.deepEqual(await store.stats(), { entries: 0, bytes: 0 })
+  })
+
+  test(`${name} store: sweep deletes the entries past expiresAt`, async (t: TestContext) => {
+    const store = await open(t, uriFor(tempDir(t)), { sweepIntervalMs: 0 })
+    const now = Date.now()
+    await store.set('past', Buffer.from('p'), { expiresAt: now - 1 })
+    await store.set('now', Buffer.from('n'), { expiresAt: now })
+    await store.set('soon', Buffer.from('s'), { expiresAt: now + 1000 })
+    await store.set('later', Buffer.from('l'), { expiresAt: now + 60_000 })
+    await store.set('kept', Buffer.from('k'))
+    await store.set('renewed', Buffer.from('r'), { expiresAt: now - 1 })
+    await store.set('renewed', Buffer.from('R'))
+    t.assert.equal((await store.get('past'))?.toString(), 'p', 'get() leaves freshness to the caller')
+    t.assert.deepEqual(await store.sweep(), { expired: 2, evicted: 0 })
+    t.assert.deepEqual(await present(store, ['past', 'now', 'soon', 'later', 'kept', 'renewed']), ['soon', 'later', 'kept', 'renewed'])
+
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+    t.mock.timers.tick(1001)
+    t.assert.deepEqual(await store.sweep(), { expired: 1, evicted: 0 })
+    t.mock.timers.tick(59_000)
+    t.assert.deepEqual(await store.sweep(), { expired: 1, evicted: 0 })
+    t.assert.deepEqual(await present(store, ['soon', 'later', 'kept', 'renewed']), ['kept', 'renewed'])
+    t.assert.deepEqual(await store.stats(), { entries: 2, bytes: 2 })
+  })
+
+  test(`${name} store: the sweep timer deletes expired entries`, async (t: TestContext) => {
+    const store = await open(t, uriFor(tempDir(t)), { sweepIntervalMs: 20 })
+    await store.set('gone', Buffer.from('g'), { expiresAt: Date.now() - 1 })
+    await store.set('kept', Buffer.from('k'))
+    t.assert.ok(await eventually(async () => (await store.stats()).entries === 1), 'swept without a sweep() call')
+    t.assert.equal(await store.get('gone'), undefined)
+  })
+
+  test(`${name} store: a lease has one holder until released or expired`, async (t: TestContext) => {
+    const uri = uriFor(tempDir(t))
+    const a = await open(t, uri, { sweepIntervalMs: 0 })
+    const b = await open(t, uri, { sweepIntervalMs: 0 })
+    t.assert.equal(await a.hasLease('L'), false)
+    t.assert.equal(await a.acquireLease('L', 10_000), true)
+    t.assert.equal(await a.acquireLease('L', 10_000), true, 'the holder may acquire again')
+    t.assert.equal(await b.acquireLease('L', 10_000), false, 'another store instance may not')
+    t.assert.equal(await a.hasLease('L'), true)
+    t.assert.equal(await b.hasLease('L'), true)
+    t.assert.equal(await b.hasLease('other'), false)
+    await b.releaseLease('L') // not the holder: no effect
+    t.assert.equal(await b.acquireLease('L', 10_000), false)
+    await a.releaseLease('L')
+    t.assert.equal(await b.hasLease('L'), false)
+    t.assert.equal(await b.acquireLease('L', 10_000), true)
+    t.assert.equal(await a.acquireLease('L', 10_000), false)
+    await b.releaseLease('L')
+
+    // A holder that never releases (it died): the lease expires after its ttl.
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+    t.assert.equal(await a.acquireLease('E', 1000), true)
+    t.mock.timers.tick(999)
+    t.assert.equal(await b.acquireLease('E', 1000), false)
+    t.assert.equal(await b.hasLease('E'), true)
+    t.mock.timers.tick(1)
+    t.assert.equal(await b.hasLease('E'), false)
+    t.assert.equal(await b.acquireLease('E', 1000), true, 'an expired lease can be taken over')
+    t.assert.equal(await a.acquireLease('E', 1000), false)
+    await a.releaseLease('E') // a lost it: no effect
+    t.assert.equal(await a.hasLease('E'), true)
+    t.mock.timers.reset()
+
+    // Closing a store releases its leases.
+    const c = await openStore(uri, { sweepIntervalMs: 0 })
+    t.assert.equal(await c.acquireLease('C', 60_000), true)
+    await c.close()
+    t.assert.equal(await a.acquireLease('C', 60_000), true)
+  })
+
+  test(`${name} store: concurrent acquires across store instances have one winner`, async (t: TestContext) => {
+    const uri = uriFor(tempDir(t))
+    const instances = await Promise.all(Array.from({ length: 10 }, () => open(t, uri, { sweepIntervalMs: 0 })))
+    for (let round = 0; round < 5; round++) {
+      const won = await Promise.all(instances.map((store) => store.acquireLease(`R${round}`, 10_000)))
+      t.assert.equal(won.filter(Boolean).length, 1, `round ${round}: ${won.join(' ')}`)
+    }
+  })
 }
 
-test('sqlite store: another process sharing the file sees the change', async (t) => {
+test('sqlite store: another process sharing the file sees the change', async (t: TestContext) => {
   const uri = `sqlite://${join(tempDir(t), 'shared.sqlite')}`
-  const a = await openStore(uri, { changePollMs: 20 })
-  const b = await openStore(uri, { changePollMs: 20 })
-  t.after(async () => { await a.close(); await b.close() })
+  const a = await open(t, uri, { changePollMs: 20 })
+  const b = await open(t, uri, { changePollMs: 20 })
   const seen: string[] = []
   a.onRemoteChange((key) => seen.push(key))
   b.onRemoteChange(() => {})
   await b.set('GET http://x/', Buffer.from('1'))
   await b.delete('GET http://y/')
-  for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  for (let i = 0; i < 100 && seen.length < 2; i++) await sleep(20)
   t.assert.deepEqual(seen, ['GET http://x/', 'GET http://y/'])
   t.assert.equal((await a.get('GET http://x/'))?.toString(), '1')
+})
+
+test('sqlite store: 20 concurrent acquires from two instances, one holder', async (t: TestContext) => {
+  const uri = `sqlite://${join(tempDir(t), 'lease.sqlite')}`
+  const a = await open(t, uri, { sweepIntervalMs: 0 })
+  const b = await open(t, uri, { sweepIntervalMs: 0 })
+  for (let round = 0; round < 10; round++) {
+    const key = `GET http://coalesce/${round}`
+    const calls = Array.from({ length: 20 }, (_v, i) => ({ store: i % 2 === 0 ? a : b, name: i % 2 === 0 ? 'a' : 'b' }))
+    const won = await Promise.all(calls.map(async ({ store, name }) => ({ name, ok: await store.acquireLease(key, 10_000) })))
+    const winners = new Set(won.filter((w) => w.ok).map((w) => w.name))
+    // The holder's own repeated calls also answer true (it already holds the lease).
+    t.assert.equal(winners.size, 1, `round ${round}: ${JSON.stringify(won)}`)
+    t.assert.equal(won.filter((w) => w.ok).length, 10, 'every call of the holder answers true, every other call false')
+    const loser = winners.has('a') ? b : a
+    t.assert.equal(await loser.acquireLease(key, 10_000), false)
+  }
+})
+
+test('sqlite store: accesses in another instance count for the LRU order', async (t: TestContext) => {
+  const uri = `sqlite://${join(tempDir(t), 'lru.sqlite')}`
+  const a = await open(t, uri, { maxBytes: 5000, sweepIntervalMs: 0 })
+  const b = await open(t, uri, { sweepIntervalMs: 0 })
+  for (let i = 0; i < 5; i++) await b.set(`k${i}`, KB(i))
+  b.touch('k0')
+  await b.get('k1')
+  await b.sweep() // flushes b's access times (b's own maxBytes is not reached)
+  await a.set('k5', KB(5))
+  t.assert.deepEqual(await a.sweep(), { expired: 0, evicted: 1 })
+  t.assert.deepEqual(await present(b, range(0, 6)), ['k0', 'k1', 'k3', 'k4', 'k5'])
+})
+
+test('sqlite store: one sweep evicts many entries, in several batches', async (t) => {
+  const uri = `sqlite://${join(tempDir(t), 'many.sqlite')}`
+  const writer = await open(t, uri, { sweepIntervalMs: 0 }) // 1 GiB: never sweeps here
+  const sweeper = await open(t, uri, { maxBytes: 10_000, sweepIntervalMs: 0 })
+  for (let i = 0; i < 700; i++) await writer.set(`k${i}`, Buffer.alloc(100, i))
+  t.assert.deepEqual(await sweeper.sweep(), { expired: 0, evicted: 600 })
+  t.assert.deepEqual(await writer.stats(), { entries: 100, bytes: 10_000 })
+  t.assert.deepEqual(await present(writer, range(0, 700)), range(600, 700))
+})
+
+test('sqlite store: a file written without meta rows is repaired on open', async (t: TestContext) => {
+  const path = join(tempDir(t), 'legacy.sqlite')
+  const legacy = new KeyvSqlite({ uri: `sqlite://${path}`, table: 'entries', keySize: 8192 })
+  await legacy.set('old-a', Buffer.alloc(300))
+  await legacy.set('old-b', Buffer.alloc(700))
+  await legacy.disconnect()
+
+  const store = await open(t, `sqlite://${path}`, { maxBytes: 800, sweepIntervalMs: 0 })
+  t.assert.deepEqual(await store.stats(), { entries: 2, bytes: 1000 })
+  await store.get('old-b')
+  t.assert.deepEqual(await store.sweep(), { expired: 0, evicted: 1 })
+  t.assert.deepEqual(await present(store, ['old-a', 'old-b']), ['old-b'])
+  t.assert.deepEqual(await store.stats(), { entries: 1, bytes: 700 })
+})
+
+test('sqlite store: errors reject; a closed store fails its calls', async (t: TestContext) => {
+  const store = await openStore(`sqlite://${join(tempDir(t), 'closed.sqlite')}`, { sweepIntervalMs: 5 })
+  await store.set('a', Buffer.from('a'))
+  store.touch('a')
+  await store.close()
+  await t.assert.rejects(store.get('a'))
+  await t.assert.rejects(store.set('b', Buffer.from('b')))
+  await t.assert.rejects(store.acquireLease('a', 1000))
+  store.touch('a') // never throws
+  await sleep(30) // no timer fires into the closed database and crashes the process
 })

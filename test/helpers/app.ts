@@ -14,7 +14,7 @@ export function tempDir (t: { after: (fn: () => void) => void }): string {
 
 /** Config for tests: quiet logs, an in-memory store unless `env` says otherwise. */
 export function testConfig (env: Record<string, string> = {}): Config {
-  return loadConfig({ LOG_LEVEL: 'silent', CACHE_STORE: 'memory://', ALLOW_PRIVATE_UPSTREAMS: 'true', ...env })
+  return loadConfig({ LOG_LEVEL: 'silent', CACHE_STORE: 'memory://', ALLOW_PRIVATE_UPSTREAMS: 'true', UPSTREAM_PORTS: '*', ...env })
 }
 
 /** Builds the app with test config and closes it when the test ends. */

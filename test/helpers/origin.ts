@@ -34,6 +34,8 @@ export async function startOrigin (routes: Record<string, OriginHandler>): Promi
       const body = Buffer.concat(chunks)
       requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body })
       const path = (req.url ?? '/').split('?')[0]
+      // An explicit Date: Node caches its own for up to a second, which fake clocks outrun.
+      res.setHeader('date', new Date().toUTCString())
       const handler = routes[path]
       if (handler === undefined) {
         res.statusCode = 404

@@ -1,0 +1,80 @@
+import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
+import { BlockList, isIP } from 'node:net'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Config } from '../config/index.ts'
+import { ClientForbidden, LoopDetected, UrlTooLong } from '../src/errors.ts'
+import { PROXY_NAME } from '../src/headers.ts'
+import { basicVerifier } from '../src/proxy-auth.ts'
+import { normalizeHost, judgeAddress } from '../src/address-guard.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request came in forward-proxy form (`GET http://host/path`). */
+    forwardStyle: boolean
+  }
+}
+
+function clientList (cidrs: string[]): BlockList {
+  const list = new BlockList()
+  for (const cidr of cidrs) {
+    const [address, prefix] = cidr.split('/')
+    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4'
+    list.addSubnet(address, prefix === undefined ? (type === 'ipv6' ? 128 : 32) : Number(prefix), type)
+  }
+  return list
+}
+
+function isLoopback (host: string): boolean {
+  const normalized = normalizeHost(host)
+  if (normalized === 'localhost') return true
+  const verdict = judgeAddress(normalized)
+  return !verdict.allowed && verdict.rule === 'loopback'
+}
+
+// A Via member whose received-by is this proxy: the request already passed through it.
+const OWN_VIA = new RegExp(`(^|,)\\s*[^\\s,]+\\s+${PROXY_NAME}(\\s|,|$)`, 'i')
+
+/**
+ * Who may use the proxy: the client address list (when listening beyond loopback),
+ * loop detection, the URL length limit, Basic credentials and the per-client rate limit.
+ */
+async function accessPlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
+  const { config } = opts
+  const clients = isLoopback(config.host) ? undefined : clientList(config.allowClients)
+  const verify = config.proxyAuth.length > 0 ? basicVerifier(config.proxyAuth) : undefined
+
+  fastify.decorateRequest('forwardStyle', false)
+  fastify.addHook('onRequest', async (request: FastifyRequest, reply) => {
+    request.forwardStyle = request.originalUrl !== request.url
+    if (clients !== undefined) {
+      const address = normalizeHost(request.socket.remoteAddress ?? '')
+      if (!clients.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')) throw new ClientForbidden(address)
+    }
+    if (Buffer.byteLength(request.originalUrl) > config.maxUrlBytes) throw new UrlTooLong(config.maxUrlBytes)
+    const via = request.headers.via
+    if (via !== undefined && OWN_VIA.test(Array.isArray(via) ? via.join(',') : via)) {
+      throw new LoopDetected(`the request already passed through ${PROXY_NAME} (Via)`)
+    }
+    if (verify !== undefined) {
+      // Forward-proxy clients answer Proxy-Authorization (407); path-style clients, Authorization (401).
+      const header = request.forwardStyle ? 'proxy-authorization' : 'authorization'
+      const user = verify(request.headers[header] as string | undefined)
+      if (user === undefined) {
+        const status = request.forwardStyle ? 407 : 401
+        return reply.code(status)
+          .header(status === 407 ? 'proxy-authenticate' : 'www-authenticate', `Basic realm="${PROXY_NAME}", charset="UTF-8"`)
+          .send({ error: status === 407 ? 'Proxy Authentication Required' : 'Unauthorized', message: 'valid proxy credentials are required' })
+      }
+      // The proxy's credentials are never forwarded upstream.
+      delete request.headers[header]
+      delete request.raw.headers[header]
+    }
+  })
+
+  if (config.rateLimitPerMinute > 0) {
+    await fastify.register(rateLimit, { global: true, max: config.rateLimitPerMinute, timeWindow: 60_000 })
+  }
+}
+
+export default fp(accessPlugin, { name: 'access', fastify: '5.x' })

@@ -1,0 +1,44 @@
+import { test } from 'node:test'
+import { startOrigin } from './helpers/origin.ts'
+import { testApp } from './helpers/app.ts'
+
+test('an unsafe method invalidates its URL and same-origin Location / Content-Location, not others', async (t) => {
+  let postStatus = 201
+  const origin = await startOrigin({
+    '/list': (_req, res) => { res.writeHead(200, { 'cache-control': 'max-age=100' }); res.end(`list ${origin.hits('/list')}`) },
+    '/item/1': (_req, res) => { res.writeHead(200, { 'cache-control': 'max-age=100' }); res.end(`item ${origin.hits('/item/1')}`) },
+    '/other': (_req, res) => { res.writeHead(200, { 'cache-control': 'max-age=100' }); res.end(`other ${origin.hits('/other')}`) },
+    '/create': (req, res) => {
+      if (req.method === 'GET') { res.writeHead(200, { 'cache-control': 'max-age=100' }); res.end('form'); return }
+      res.writeHead(postStatus, { location: '/item/1', 'content-location': `http://127.0.0.1:${origin.port}/list` })
+      res.end()
+    }
+  })
+  t.after(() => origin.close())
+  const app = await testApp(t)
+  for (const path of ['/list', '/item/1', '/other', '/create']) await app.inject(`/${origin.host}${path}`)
+
+  postStatus = 500
+  await app.inject({ method: 'POST', url: `/${origin.host}/create`, payload: 'x' })
+  t.assert.equal((await app.inject(`/${origin.host}/item/1`)).headers['x-cache'], 'HIT', 'a failed POST invalidates nothing')
+
+  postStatus = 201
+  await app.inject({ method: 'POST', url: `/${origin.host}/create`, payload: 'x' })
+  for (const [path, expected] of [['/create', 'MISS'], ['/item/1', 'MISS'], ['/list', 'MISS'], ['/other', 'HIT']]) {
+    t.assert.equal((await app.inject(`/${origin.host}${path}`)).headers['x-cache'], expected, path)
+  }
+})
+
+test('PUT and DELETE invalidate too', async (t) => {
+  const origin = await startOrigin({
+    '/doc': (req, res) => { res.writeHead(req.method === 'GET' ? 200 : 204, { 'cache-control': 'max-age=100' }); res.end(req.method === 'GET' ? 'doc' : undefined) }
+  })
+  t.after(() => origin.close())
+  const app = await testApp(t)
+  for (const method of ['PUT', 'DELETE', 'PATCH'] as const) {
+    await app.inject(`/${origin.host}/doc`)
+    t.assert.equal((await app.inject(`/${origin.host}/doc`)).headers['x-cache'], 'HIT')
+    await app.inject({ method, url: `/${origin.host}/doc`, payload: 'x' })
+    t.assert.equal((await app.inject(`/${origin.host}/doc`)).headers['x-cache'], 'MISS', method)
+  }
+})
