@@ -192,6 +192,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const headers = request.headers
     reply.removeHeader('content-length')
     const common = {
+      via: appendVia(entry.headers.via),
       age: String(Math.floor(currentAge(fresh))),
       'cache-status': appendCacheStatus(entry.headers['cache-status'], status.startsWith('hit') ? `${status}; ttl=${remainingSeconds(fresh)}` : status),
       'x-cache': xCache
@@ -230,6 +231,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const body = outcome.body.subscribe()
     if (body === undefined) return false
     reply.code(head.status).headers(head.headers)
+    reply.header('via', appendVia(head.headers.via))
     reply.header('cache-status', appendCacheStatus(head.headers['cache-status'], 'hit; detail=coalesced'))
     reply.header('x-cache', 'HIT')
     reply.send(body)

@@ -23,7 +23,12 @@ async function main (): Promise<void> {
     app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     const force = setTimeout(() => process.exit(1), 10_000)
     force.unref()
-    app.close().then(() => process.exit(0), (error: unknown) => {
+    app.close().then(async () => {
+      // Under PM2's cluster primary a connection can be handed to this worker just as it
+      // closes; exiting at once would leave that socket hanging (nodejs/node#3551).
+      if (process.connected) await new Promise((resolve) => setTimeout(resolve, 300))
+      process.exit(0)
+    }, (error: unknown) => {
       app.log.error({ err: error }, 'error while shutting down')
       process.exit(1)
     })

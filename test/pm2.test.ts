@@ -35,7 +35,8 @@ test('PM2 cluster: two workers share the port and the cache, and a reload drops 
     HOST: '127.0.0.1',
     CACHE_STORE: storeUri,
     LOG_LEVEL: 'info',
-    ALLOW_PRIVATE_UPSTREAMS: 'true'
+    ALLOW_PRIVATE_UPSTREAMS: 'true',
+    UPSTREAM_PORTS: '*' // the test origin listens on a random port
   })
 
   async function pm2 (...args: string[]): Promise<string> {

@@ -28,6 +28,7 @@ test('a miss goes to the origin once, then hits are served from the cache', asyn
     t.assert.equal(hit.headers['x-cache'], 'HIT')
     t.assert.match(String(hit.headers['cache-status']), /^caching-proxy; hit; ttl=\d+$/)
     t.assert.match(String(hit.headers.age), /^\d+$/)
+    t.assert.equal(hit.headers.via, '1.1 caching-proxy')
     t.assert.equal(hit.headers['content-type'], 'text/plain')
   }
   t.assert.equal(origin.hits('/page'), 1)
