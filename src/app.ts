@@ -15,6 +15,8 @@ export interface AppOptions {
   dispatcher?: Dispatcher
   /** Replace DNS resolution for upstream connections (tests). */
   resolver?: Resolver
+  /** Write the JSON log lines here instead of stdout (tests; ignored with LOG_PRETTY). */
+  logStream?: { write: (line: string) => void }
 }
 
 /** Builds the proxy without listening, so tests can `inject()` into it. */
@@ -23,7 +25,8 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     logger: {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'req.headers["proxy-authorization"]'],
-      ...(config.logPretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+      ...(config.logPretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+      ...(options.logStream !== undefined && !config.logPretty ? { stream: options.logStream } : {})
     },
     logController: new LogController({ disableRequestLogging: true }), // plugins/request-log.ts writes one line instead
     // Slow clients are cut off: headers within CLIENT_HEADERS_TIMEOUT_MS (slowloris), the

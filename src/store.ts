@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, renameSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import Keyv, { type KeyvOptions } from 'keyv'
@@ -59,11 +59,38 @@ export interface StoreOptions {
   maxBytes?: number
   /** How often to sweep in the background. Default 60 000 ms; 0 = no timer. */
   sweepIntervalMs?: number
+  /**
+   * How often an unusable SQLite file (missing directory, unreadable, read-only, full,
+   * I/O errors) is tried again in the background. Default 2000 ms.
+   */
+  reopenIntervalMs?: number
+  /** Where the store reports an outage, its recovery and a corrupt file moved aside (once each). */
+  log?: StoreLogger
+}
+
+/** The part of a pino / Fastify logger the store uses. */
+export interface StoreLogger {
+  info (details: object, message: string): void
+  warn (details: object, message: string): void
+}
+
+/**
+ * What the calls of a SQLite store reject with while its file cannot be used; `cause` is
+ * the SQLite (or file system) error of the last attempt (pino logs its message after this
+ * one). The store keeps retrying.
+ */
+export class StoreUnavailableError extends Error {
+  readonly code = 'CACHE_STORE_UNAVAILABLE'
+  constructor (path: string, cause: unknown) {
+    super(`cache store ${path} is unavailable, retrying in the background`, { cause })
+    this.name = 'StoreUnavailableError'
+  }
 }
 
 export const DEFAULT_MAX_BYTES = 1024 ** 3
 const DEFAULT_SWEEP_INTERVAL_MS = 60_000
 const DEFAULT_CHANGE_POLL_MS = 200
+const DEFAULT_REOPEN_INTERVAL_MS = 2000
 /** Access times are written to a shared store at most this often... */
 const TOUCH_FLUSH_MS = 1000
 /** ...or as soon as this many distinct keys are waiting. */
@@ -71,7 +98,13 @@ const TOUCH_FLUSH_KEYS = 2000
 /** A sweep starts soon after this process wrote this fraction of maxBytes since the last one. */
 const AUTO_SWEEP_FRACTION = 0.1
 
-interface Settings { maxBytes: number, sweepIntervalMs: number, changePollMs: number }
+interface Settings {
+  maxBytes: number
+  sweepIntervalMs: number
+  changePollMs: number
+  reopenIntervalMs: number
+  log: StoreLogger | undefined
+}
 
 /**
  * Opens the store named by a CACHE_STORE URI: `memory://` (private to this store) or
@@ -82,20 +115,17 @@ export async function openStore (uri: string, options: StoreOptions = {}): Promi
   const settings: Settings = {
     maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
     sweepIntervalMs: options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS,
-    changePollMs: options.changePollMs ?? DEFAULT_CHANGE_POLL_MS
+    changePollMs: options.changePollMs ?? DEFAULT_CHANGE_POLL_MS,
+    reopenIntervalMs: options.reopenIntervalMs ?? DEFAULT_REOPEN_INTERVAL_MS,
+    log: options.log
   }
   if (!(settings.maxBytes > 0)) throw new Error(`maxBytes must be positive, got ${settings.maxBytes}`)
+  if (!(settings.reopenIntervalMs > 0)) throw new Error(`reopenIntervalMs must be positive, got ${settings.reopenIntervalMs}`)
   if (uri.startsWith('memory://')) return new MemoryCacheStore(MemoryBackend.open(uri.slice('memory://'.length), settings.maxBytes), settings)
-  const path = uri.replace(/^sqlite:\/\//, '')
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, table: 'entries', keySize: 8192, busyTimeout: 5000 })
-  const store = new SqliteCacheStore(new Keyv({ store: adapter, ...RAW }), adapter, settings)
-  try {
-    await store.init()
-  } catch (error) {
-    await store.close().catch(() => {})
-    throw error
-  }
+  // A file that cannot be used yet does not fail the open: the store rejects its calls and
+  // keeps trying in the background (see SqliteCacheStore).
+  const store = new SqliteCacheStore(uri.replace(/^sqlite:\/\//, ''), settings)
+  await store.start()
   return store
 }
 
@@ -137,9 +167,10 @@ abstract class KeyvCacheStore implements CacheStore {
   private autoSweepQueued = false
   private writtenSinceSweep = 0
 
-  constructor (protected readonly keyv: Keyv, protected readonly settings: Settings) {
-    keyv.on('error', noop) // errors are thrown to the caller (throwOnErrors)
-  }
+  constructor (protected readonly settings: Settings) {}
+
+  /** The keyv over the backing store (throwOnErrors: its calls reject). */
+  protected abstract get keyv (): Keyv
 
   protected startSweepTimer (): void {
     if (this.settings.sweepIntervalMs <= 0) return
@@ -204,10 +235,9 @@ abstract class KeyvCacheStore implements CacheStore {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer)
     await this.sweepChain
     await this.shutdown()
-    await this.keyv.disconnect()
   }
 
-  /** Subclass cleanup before the connection closes; must not throw. */
+  /** Subclass cleanup, closing the connection last; must not throw. */
   protected abstract shutdown (): Promise<void>
 }
 
@@ -323,8 +353,12 @@ class MemoryBackend {
 }
 
 class MemoryCacheStore extends KeyvCacheStore {
+  protected readonly keyv: Keyv
+
   constructor (private readonly backend: MemoryBackend, settings: Settings) {
-    super(new Keyv({ store: backend.lru, ...RAW }), settings)
+    super(settings)
+    this.keyv = new Keyv({ store: backend.lru, ...RAW })
+    this.keyv.on('error', noop) // errors are thrown to the caller (throwOnErrors)
     this.startSweepTimer()
   }
 
@@ -376,6 +410,7 @@ class MemoryCacheStore extends KeyvCacheStore {
       if (lease.owner === this.owner) this.backend.leases.delete(key)
     }
     this.backend.release()
+    await this.keyv.disconnect()
   }
 }
 
@@ -461,14 +496,67 @@ const ACQUIRE_LEASE = `INSERT INTO leases (key, owner, expires_at) VALUES (?, ?,
   RETURNING owner`
 
 /**
+ * SQLite result codes (node-sqlite3 puts them in `code`) meaning the file is damaged: it
+ * is moved aside to `<file>.corrupt-<epoch ms>` (with its -wal and -shm) and recreated.
+ */
+const CORRUPT_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB'])
+/**
+ * Codes meaning this connection cannot use the file (any more): the connection is closed
+ * and the file opened again, at once and then every reopenIntervalMs. SQLITE_READONLY also
+ * covers a file renamed or deleted under an open connection (another process moved a
+ * corrupt file aside). SQLITE_FULL is not among them: that write fails, reads go on, and
+ * a later write succeeds on the same connection once there is room.
+ */
+const REOPEN_CODES = new Set(['SQLITE_READONLY', 'SQLITE_CANTOPEN', 'SQLITE_IOERR'])
+
+function errorCode (error: unknown): string {
+  const code = (error as { code?: unknown } | null | undefined)?.code
+  return typeof code === 'string' ? code : ''
+}
+
+function inodeOf (path: string): number | undefined {
+  try {
+    return statSync(path).ino
+  } catch {
+    return undefined
+  }
+}
+
+/** One open SQLite connection, replaced as a whole when the file has to be reopened. */
+interface Connection {
+  keyv: Keyv
+  /** Runs SQL on this connection (keyv's calls go through it too). */
+  query: Query
+  /** The file's inode when opened: a corrupt file is moved aside only if it is still this one. */
+  ino: number | undefined
+}
+
+/**
  * SQLite through @keyv/sqlite, shared by every worker. Each write also appends the key
  * to a short change log that the other processes poll, so their in-memory tiers drop
  * copies that another process replaced or invalidated.
+ *
+ * A file that cannot be used (its directory missing, unreadable, read-only, corrupt, I/O
+ * errors) makes every call reject with StoreUnavailableError while the store tries to open
+ * it again in the background; a corrupt file is moved aside and recreated. A full disk
+ * fails the writes only. Each SQLite statement is atomic, so an entry is stored whole or
+ * not at all whatever fails or is killed.
  */
 class SqliteCacheStore extends KeyvCacheStore {
-  private readonly query: Query
+  /** The usable connection; undefined while the file cannot be used, and after close. */
+  private conn: Connection | undefined
+  /** Why the file cannot be used: the error of the last open attempt or failed call. */
+  private lastError: unknown = new Error('not opened yet')
+  /** True from an outage being logged until the recovery is. */
+  private down = false
+  /** Closing a broken connection, moving a corrupt file aside, open attempts: one at a time. */
+  private recovery: Promise<void> = Promise.resolve()
+  private reopenTimer: NodeJS.Timeout | undefined
+  /** Looks for the file having been deleted or replaced under the open connection. */
+  private checkTimer: NodeJS.Timeout | undefined
   private readonly listeners: Array<(key: string) => void> = []
-  private lastSeq = 0
+  /** The last change seen; +Infinity until the first open reads the current one. */
+  private lastSeq = Number.POSITIVE_INFINITY
   private pollTimer: NodeJS.Timeout | undefined
   private polling = false
   /** Access times not yet written: key → stamp. */
@@ -477,22 +565,183 @@ class SqliteCacheStore extends KeyvCacheStore {
   private flushChain: Promise<void> = Promise.resolve()
   private flushQueued = false
 
-  constructor (keyv: Keyv, adapter: KeyvSqlite, settings: Settings) {
-    super(keyv, settings)
-    this.query = adapter.query as unknown as Query
+  constructor (private readonly path: string, settings: Settings) {
+    super(settings)
   }
 
-  async init (): Promise<void> {
-    // WAL lets several worker processes read while one writes; NORMAL sync is safe with WAL.
-    await this.query('PRAGMA journal_mode=WAL')
-    await this.query('PRAGMA synchronous=NORMAL')
-    for (const sql of SCHEMA) await this.query(sql)
-    for (const sql of REPAIR) await this.query(sql)
-    const rows = await this.query('SELECT MAX(seq) AS seq FROM changes')
-    this.lastSeq = Number(rows[0]?.seq ?? 0)
+  protected get keyv (): Keyv {
+    return this.connection().keyv
+  }
+
+  private connection (): Connection {
+    if (this.conn !== undefined) return this.conn
+    if (this.closed) throw new Error('the cache store is closed')
+    throw new StoreUnavailableError(this.path, this.lastError)
+  }
+
+  private async query (sql: string, ...params: unknown[]): Promise<Array<Record<string, unknown>>> {
+    return await this.connection().query(sql, ...params)
+  }
+
+  /** Opens the file, or starts retrying in the background if it cannot be used; never throws. */
+  async start (): Promise<void> {
+    this.recover(undefined, false)
+    await this.recovery
     this.flushTimer = setInterval(() => { this.flushTouches().catch(noop) }, TOUCH_FLUSH_MS)
     this.flushTimer.unref()
+    if (this.path !== ':memory:') {
+      this.checkTimer = setInterval(() => this.checkFile(), this.settings.reopenIntervalMs)
+      this.checkTimer.unref()
+    }
     this.startSweepTimer()
+  }
+
+  /**
+   * A file deleted (or moved aside by another process) under an open connection goes on
+   * taking writes that nobody else sees, so the path is opened again: a new connection
+   * replaces the old one without a gap.
+   */
+  private checkFile (): void {
+    const old = this.conn
+    if (old === undefined || this.closed || inodeOf(this.path) === old.ino) return
+    this.recovery = this.recovery.then(async () => {
+      if (this.conn !== old || this.closed) return
+      let fresh: Connection
+      try {
+        fresh = await this.connect(inodeOf(this.path))
+      } catch (error) {
+        if (this.conn === old) this.failed(old, error, true)
+        return
+      }
+      if (this.conn !== old || this.closed) {
+        await fresh.keyv.disconnect().catch(noop)
+        return
+      }
+      this.conn = fresh
+      await old.keyv.disconnect().catch(noop)
+      this.settings.log?.info({ path: this.path }, 'cache store file deleted or replaced: reopened it')
+    }).catch(noop)
+  }
+
+  /** Queues: close `broken` (if any), move a corrupt file aside, try to open the file. */
+  private recover (broken: Connection | undefined, corrupt: boolean): void {
+    this.recovery = this.recovery.then(async () => {
+      if (broken !== undefined) await broken.keyv.disconnect().catch(noop)
+      if (corrupt && !this.closed) this.moveAside(broken?.ino)
+      await this.attempt()
+    }).catch(noop)
+  }
+
+  private async attempt (): Promise<void> {
+    this.reopenTimer = undefined
+    if (this.closed || this.conn !== undefined) return
+    let conn: Connection | undefined
+    let failure: unknown
+    // A file found corrupt on opening is moved aside and a new one opened straight away.
+    for (let tries = 0; tries < 2 && conn === undefined; tries++) {
+      const ino = inodeOf(this.path)
+      try {
+        conn = await this.connect(ino)
+      } catch (error) {
+        failure = error
+        if (!CORRUPT_CODES.has(errorCode(error)) || !this.moveAside(ino)) break
+      }
+    }
+    if (this.closed) {
+      await conn?.keyv.disconnect().catch(noop)
+      return
+    }
+    if (conn === undefined) {
+      this.markDown(failure)
+      this.reopenTimer = setTimeout(() => this.recover(undefined, false), this.settings.reopenIntervalMs)
+      this.reopenTimer.unref()
+      return
+    }
+    this.conn = conn
+    if (this.down) {
+      this.down = false
+      this.settings.log?.info({ path: this.path }, 'cache store usable again')
+    }
+  }
+
+  private markDown (error: unknown): void {
+    this.lastError = error
+    if (this.down) return
+    this.down = true
+    this.settings.log?.warn({ err: error, path: this.path, retryMs: this.settings.reopenIntervalMs }, 'cache store unusable; retrying in the background')
+  }
+
+  /** Opens a connection and prepares the schema; rejects (with the connection closed) if the file cannot be used. */
+  private async connect (ino: number | undefined): Promise<Connection> {
+    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true })
+    const adapter = new KeyvSqlite({ uri: `sqlite://${this.path}`, table: 'entries', keySize: 8192, busyTimeout: 5000 })
+    const keyv = new Keyv({ store: adapter, ...RAW })
+    keyv.on('error', noop) // errors are thrown to the caller (throwOnErrors)
+    const raw = adapter.query as unknown as Query
+    const conn: Connection = {
+      keyv,
+      ino,
+      query: async (sql, ...params) => {
+        try {
+          return await raw(sql, ...params)
+        } catch (error) {
+          this.failed(conn, error)
+          throw error
+        }
+      }
+    }
+    adapter.query = conn.query as unknown as typeof adapter.query // keyv's own statements too
+    try {
+      // WAL lets several worker processes read while one writes; NORMAL sync is safe with WAL.
+      await conn.query('PRAGMA journal_mode=WAL')
+      await conn.query('PRAGMA synchronous=NORMAL')
+      for (const sql of SCHEMA) await conn.query(sql)
+      for (const sql of REPAIR) await conn.query(sql)
+      const rows = await conn.query('SELECT MAX(seq) AS seq FROM changes')
+      // After a reopen, changes made meanwhile are still reported (unless it is a new file).
+      this.lastSeq = Math.min(this.lastSeq, Number(rows[0]?.seq ?? 0))
+    } catch (error) {
+      await keyv.disconnect().catch(noop)
+      throw error
+    }
+    conn.ino ??= inodeOf(this.path)
+    return conn
+  }
+
+  /** A call failed: if the error means the file is unusable (or `always`), drop the connection and recover. */
+  private failed (conn: Connection, error: unknown, always = false): void {
+    const code = errorCode(error)
+    const corrupt = CORRUPT_CODES.has(code)
+    if ((!always && !corrupt && !REOPEN_CODES.has(code)) || conn !== this.conn || this.closed) return
+    this.conn = undefined
+    this.markDown(error)
+    this.recover(conn, corrupt)
+  }
+
+  /**
+   * Moves the corrupt file and its -wal and -shm aside, unless it is no longer the file
+   * opened as `ino` (another process already did). False if the file stays in place.
+   */
+  private moveAside (ino: number | undefined): boolean {
+    if (this.path === ':memory:') return false
+    const current = inodeOf(this.path)
+    if (current === undefined || (ino !== undefined && current !== ino)) return true
+    const aside = `${this.path}.corrupt-${Date.now()}`
+    try {
+      renameSync(this.path, aside)
+    } catch (error) {
+      this.settings.log?.warn({ err: error, path: this.path }, 'cannot move the corrupt cache store aside')
+      return false
+    }
+    for (const suffix of ['-wal', '-shm']) {
+      try {
+        renameSync(this.path + suffix, aside + suffix)
+      } catch {
+        // Not there: nothing to move.
+      }
+    }
+    this.settings.log?.warn({ path: this.path, movedTo: aside }, 'cache store file corrupt: moved aside, starting an empty one')
+    return true
   }
 
   protected async write (key: string, value: Buffer, expiresAt: number | undefined): Promise<void> {
@@ -616,7 +865,13 @@ class SqliteCacheStore extends KeyvCacheStore {
   protected async shutdown (): Promise<void> {
     if (this.pollTimer !== undefined) clearInterval(this.pollTimer)
     if (this.flushTimer !== undefined) clearInterval(this.flushTimer)
+    if (this.reopenTimer !== undefined) clearTimeout(this.reopenTimer)
+    if (this.checkTimer !== undefined) clearInterval(this.checkTimer)
+    await this.recovery
     await this.flushTouches().catch(noop)
     await this.query('DELETE FROM leases WHERE owner = ?', this.owner).catch(noop)
+    const conn = this.conn
+    this.conn = undefined
+    await conn?.keyv.disconnect().catch(noop)
   }
 }
