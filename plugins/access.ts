@@ -3,7 +3,8 @@ import rateLimit from '@fastify/rate-limit'
 import { BlockList, isIP } from 'node:net'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
-import { ClientForbidden, LoopDetected, UrlTooLong } from '../src/errors.ts'
+import { ClientForbidden, LoopDetected, MalformedRequest, MethodNotAllowed, UnsupportedVersion, UrlTooLong } from '../src/errors.ts'
+import { METHODS } from './proxy.ts'
 import { PROXY_NAME } from '../src/headers.ts'
 import { basicVerifier } from '../src/proxy-auth.ts'
 import { normalizeHost, judgeAddress } from '../src/address-guard.ts'
@@ -45,7 +46,18 @@ async function accessPlugin (fastify: FastifyInstance, opts: { config: Config })
   const verify = config.proxyAuth.length > 0 ? basicVerifier(config.proxyAuth) : undefined
 
   fastify.decorateRequest('forwardStyle', false)
+  // The limit comes first, so neither cache hits nor password guesses escape it.
+  if (config.rateLimitPerMinute > 0) {
+    await fastify.register(rateLimit, { global: false, max: config.rateLimitPerMinute, timeWindow: 60_000 })
+    fastify.addHook('onRequest', fastify.rateLimit())
+  }
   fastify.addHook('onRequest', async (request: FastifyRequest, reply) => {
+    // Node also accepts a request line without a version (HTTP/0.9) and reads headers after it.
+    const version = request.raw.httpVersion
+    if (version === '0.9') throw new MalformedRequest('a request line without an HTTP version')
+    if (version !== '1.1' && version !== '1.0') throw new UnsupportedVersion(version)
+    // Refused before any body handling, for every route.
+    if (!METHODS.includes(request.method)) throw new MethodNotAllowed(request.method)
     request.forwardStyle = request.originalUrl !== request.url
     if (clients !== undefined) {
       const address = normalizeHost(request.socket.remoteAddress ?? '')
@@ -59,7 +71,7 @@ async function accessPlugin (fastify: FastifyInstance, opts: { config: Config })
     if (verify !== undefined) {
       // Forward-proxy clients answer Proxy-Authorization (407); path-style clients, Authorization (401).
       const header = request.forwardStyle ? 'proxy-authorization' : 'authorization'
-      const user = verify(request.headers[header] as string | undefined)
+      const user = await verify(request.headers[header] as string | undefined)
       if (user === undefined) {
         const status = request.forwardStyle ? 407 : 401
         return reply.code(status)
@@ -71,10 +83,6 @@ async function accessPlugin (fastify: FastifyInstance, opts: { config: Config })
       delete request.raw.headers[header]
     }
   })
-
-  if (config.rateLimitPerMinute > 0) {
-    await fastify.register(rateLimit, { global: true, max: config.rateLimitPerMinute, timeWindow: 60_000 })
-  }
 }
 
 export default fp(accessPlugin, { name: 'access', fastify: '5.x' })

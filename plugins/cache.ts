@@ -12,7 +12,7 @@ import {
   type Freshness, type FreshnessOptions
 } from '../src/freshness.ts'
 import { BodyBroadcast, Flights, type Flight, type FlightOutcome } from '../src/flight.ts'
-import { appendCacheStatus, appendVia, stripHopByHop } from '../src/headers.ts'
+import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders as forwardedHeaders } from '../src/headers.ts'
 import { MemoryTier } from '../src/memory-tier.ts'
 import { evaluateRange } from '../src/range.ts'
 import { openStore, type CacheStore } from '../src/store.ts'
@@ -260,7 +260,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       if (!(await store.acquireLease(key, leaseMs))) return // another process is refreshing it
       try {
         const url = new URL(cached.entry.url)
-        const headers: IncomingHttpHeaders = { ...stripHopByHop(request.headers), host: url.host, via: appendVia(request.headers.via) }
+        const headers: IncomingHttpHeaders = { ...forwardedHeaders(request.headers), host: url.host }
         for (const name of CONDITIONAL_HEADERS) delete headers[name]
         Object.assign(headers, revalidationHeaders(cached.entry.headers))
         const requestTime = Date.now()
@@ -413,8 +413,11 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       ? 'head'
       : notStorableReason({ method: 'GET', url: url.href, headers: request.headers }, status, headers, { cacheSetCookie: config.cacheSetCookie })
     if (reason === undefined && declared !== undefined && declared > config.maxEntryBytes) reason = 'too-large'
+    // A body delimited only by the connection closing cannot be told from one cut off by a reset.
+    if (reason === undefined && declared === undefined && /close/i.test(String(res.headers.connection ?? ''))) reason = 'unframed'
     if (reason !== undefined) {
       settle(state, { kind: 'alone' })
+      if (reason === 'unframed') reply.header('connection', 'close') // the client judges the end as we do
       reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], `${fwd}; detail=${reason}`))
       reply.send(res.stream)
       return

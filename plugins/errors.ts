@@ -7,6 +7,7 @@ import { METHODS } from './proxy.ts'
 async function errorsPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.setErrorHandler((error: FastifyError & { upstream?: string, rule?: string }, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+    if (status === 405) reply.header('allow', METHODS.join(', '))
     if (status === 500) request.log.error({ err: error }, 'unexpected error')
     reply.code(status).type('application/json; charset=utf-8').send({
       error: STATUS_CODES[status] ?? 'Error',
@@ -17,10 +18,6 @@ async function errorsPlugin (fastify: FastifyInstance): Promise<void> {
     })
   })
   fastify.setNotFoundHandler((request, reply) => {
-    if (!METHODS.includes(request.method)) {
-      reply.code(405).header('allow', METHODS.join(', ')).send({ error: 'Method Not Allowed', message: `method ${request.method} is not supported` })
-      return
-    }
     reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${request.url}` })
   })
 }

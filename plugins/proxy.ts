@@ -1,9 +1,9 @@
-import { Transform } from 'node:stream'
+import { Transform, pipeline } from 'node:stream'
 import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
-import { BodyTooLarge, upstreamError } from '../src/errors.ts'
+import { BadUpstreamUrl, BodyTooLarge, upstreamError } from '../src/errors.ts'
 import { PROXY_ROUTE } from './upstream.ts'
 
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']
@@ -50,12 +50,15 @@ export default async function proxyPlugin (fastify: FastifyInstance, opts: { con
       return
     }
     let seen = 0
-    done(null, payload.pipe(new Transform({
+    const limited = new Transform({
       transform (chunk: Buffer, _encoding, callback) {
         seen += chunk.length
         callback(seen > config.maxBodyBytes ? new BodyTooLarge(config.maxBodyBytes) : null, chunk)
       }
-    })))
+    })
+    // pipeline() owns the errors: a body nobody reads (e.g. OPTIONS answered here) cannot crash the process.
+    pipeline(payload, limited, () => {})
+    done(null, limited)
   })
 
   fastify.route({
@@ -64,7 +67,15 @@ export default async function proxyPlugin (fastify: FastifyInstance, opts: { con
     handler (request, reply) {
       if (answerMaxForwards(request, reply)) return reply
       const upstream = request.upstream as URL
-      return reply.from(upstream.href, {
+      // reply-from percent-decodes the source to look for traversal: give it the path only
+      // (the query may be in any encoding) and refuse a path that does not decode.
+      try {
+        decodeURIComponent(upstream.pathname)
+      } catch {
+        throw new BadUpstreamUrl('malformed percent-encoding in the upstream path')
+      }
+      return reply.from(upstream.origin + upstream.pathname, {
+        queryString: () => upstream.search.slice(1),
         timeout: config.upstreamTimeoutMs,
         retryDelay: () => null, // never replay a request on 503
         rewriteRequestHeaders: (request, headers) => fastify.cache.upstreamRequestHeaders(request as never, upstreamRequestHeaders(headers)),

@@ -6,7 +6,8 @@ async function requestLogPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.addHook('onResponse', async (request, reply) => {
     request.log.info({
       method: request.method,
-      url: request.upstream?.href ?? request.url,
+      // A rejected target may carry credentials (`/user:pw@host/`): never log them.
+      url: request.upstream?.href ?? request.url.replace(/^(\/(?:[a-z]+:\/\/?)?)[^/?#]*@/i, '$1<credentials>@'),
       status: reply.statusCode,
       cache: reply.getHeader('x-cache'),
       ms: Math.round(reply.elapsedTime * 10) / 10

@@ -55,6 +55,7 @@ const UNKEYED = [
 export function upstreamRequestHeaders (headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const out = stripHopByHop(headers)
   for (const name of UNKEYED) delete out[name]
+  for (const name of Object.keys(out)) if (name.startsWith('x-forwarded-')) delete out[name]
   out.via = appendVia(headers.via)
   return out
 }

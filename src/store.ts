@@ -1,6 +1,7 @@
 import { mkdirSync, renameSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import Keyv, { type KeyvOptions } from 'keyv'
 import KeyvSqlite from '@keyv/sqlite'
 
@@ -157,10 +158,19 @@ function stamp (): number {
   return now + sameMs / 1024
 }
 
+function processAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /** What both stores share: keyv for the values, the sweep schedule, the write accounting. */
 abstract class KeyvCacheStore implements CacheStore {
   /** Identifies this store instance as a lease holder and change writer. */
-  protected readonly owner = `${process.pid}-${randomUUID()}`
+  protected readonly owner = `${hostname()}/${process.pid}/${randomUUID()}`
   protected closed = false
   private sweepTimer: NodeJS.Timeout | undefined
   private sweepChain: Promise<unknown> = Promise.resolve()
@@ -788,7 +798,24 @@ class SqliteCacheStore extends KeyvCacheStore {
   async acquireLease (key: string, ttlMs: number): Promise<boolean> {
     const now = Date.now()
     const rows = await this.query(ACQUIRE_LEASE, key, this.owner, now + ttlMs, now)
-    return rows[0]?.owner === this.owner
+    if (rows[0]?.owner === this.owner) return true
+    // A holder on this host whose process is gone will never release it: take over now
+    // rather than when it expires.
+    if (await this.dropDeadLease(key)) {
+      const retry = await this.query(ACQUIRE_LEASE, key, this.owner, now + ttlMs, now)
+      return retry[0]?.owner === this.owner
+    }
+    return false
+  }
+
+  /** Deletes the lease on `key` when its holder was a process of this host that no longer runs. */
+  private async dropDeadLease (key: string): Promise<boolean> {
+    const rows = await this.query('SELECT owner FROM leases WHERE key = ?', key)
+    const holder = String(rows[0]?.owner ?? '')
+    const [host, pid] = holder.split('/')
+    if (host !== hostname() || !/^\d+$/.test(pid ?? '') || processAlive(Number(pid))) return false
+    await this.query('DELETE FROM leases WHERE key = ? AND owner = ?', key, holder)
+    return true
   }
 
   async releaseLease (key: string): Promise<void> {
@@ -797,7 +824,8 @@ class SqliteCacheStore extends KeyvCacheStore {
 
   async hasLease (key: string): Promise<boolean> {
     const rows = await this.query('SELECT 1 AS held FROM leases WHERE key = ? AND expires_at > ?', key, Date.now())
-    return rows.length > 0
+    if (rows.length === 0) return false
+    return !(await this.dropDeadLease(key))
   }
 
   async stats (): Promise<StoreStats> {

@@ -1,4 +1,6 @@
 import { test, type TestContext } from 'node:test'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import KeyvSqlite from '@keyv/sqlite'
@@ -281,4 +283,24 @@ test('sqlite store: errors reject; a closed store fails its calls', async (t: Te
   await t.assert.rejects(store.acquireLease('a', 1000))
   store.touch('a') // never throws
   await sleep(30) // no timer fires into the closed database and crashes the process
+})
+
+test('sqlite store: a lease whose holder process died is taken over at once, not at expiry', async (t) => {
+  const uri = `sqlite://${join(tempDir(t), 'dead-holder.sqlite')}`
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    import { openStore } from ${JSON.stringify(new URL('../src/store.ts', import.meta.url).href)}
+    const store = await openStore(${JSON.stringify(uri)})
+    console.log(await store.acquireLease('GET http://dead/', 600000))
+    setInterval(() => {}, 1000)
+  `], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => { child.kill('SIGKILL') })
+  const [line] = await once(child.stdout, 'data') as [Buffer]
+  t.assert.equal(line.toString().trim(), 'true')
+  const store = await openStore(uri)
+  t.after(() => store.close())
+  t.assert.equal(await store.acquireLease('GET http://dead/', 600000), false, 'held by a live process')
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+  t.assert.equal(await store.hasLease('GET http://dead/'), false)
+  t.assert.equal(await store.acquireLease('GET http://dead/', 600000), true)
 })

@@ -281,3 +281,74 @@ export function tableResolver (table: Record<string, string | string[]>, calls: 
     return (Array.isArray(entry) ? entry : [entry]).map((address) => ({ address, family: net.isIP(address) }))
   }
 }
+
+export interface RawConnection {
+  /** Writes one request on this (kept-alive) connection and reads its response. */
+  exchange (data: string | Buffer, options?: { timeoutMs?: number, head?: boolean }): Promise<RawResponse>
+  /** The server closed the connection. */
+  closed (): boolean
+  /** Resolves true once the server closes the connection, false after `timeoutMs`. */
+  waitClosed (timeoutMs: number): Promise<boolean>
+  destroy (): void
+}
+
+/** A client connection kept open across requests (keep-alive), for tests that need the same socket twice. */
+export async function connect (port: number): Promise<RawConnection> {
+  const socket = net.connect(port, '127.0.0.1')
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve)
+    socket.once('error', reject)
+  })
+  let buffer = Buffer.alloc(0)
+  let isClosed = false
+  let onData: (() => void) | undefined
+  const closeWaiters: Array<() => void> = []
+  socket.on('error', () => {})
+  socket.on('data', (chunk: Buffer) => { buffer = Buffer.concat([buffer, chunk]); onData?.() })
+  socket.on('close', () => {
+    isClosed = true
+    onData?.()
+    for (const waiter of closeWaiters.splice(0)) waiter()
+  })
+  return {
+    closed: () => isClosed,
+    destroy: () => { socket.destroy() },
+    waitClosed: async (timeoutMs) => {
+      if (isClosed) return true
+      return await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(isClosed), timeoutMs)
+        closeWaiters.push(() => { clearTimeout(timer); resolve(true) })
+      })
+    },
+    exchange: async (data, options = {}) => {
+      const started = Date.now()
+      buffer = Buffer.alloc(0)
+      return await new Promise<RawResponse>((resolve) => {
+        const done = (timedOut: boolean): void => {
+          clearTimeout(timer)
+          onData = undefined
+          const parsed = parseResponse(buffer, options.head)
+          const body = parsed?.body ?? Buffer.alloc(0)
+          resolve({
+            status: parsed?.status ?? 0,
+            headers: parsed?.headers ?? {},
+            body,
+            text: body.toString('latin1'),
+            raw: buffer,
+            closed: isClosed,
+            truncated: parsed !== undefined && !parsed.complete,
+            timedOut,
+            elapsedMs: Date.now() - started
+          })
+        }
+        const timer = setTimeout(() => done(true), options.timeoutMs ?? 5000)
+        onData = () => {
+          const parsed = parseResponse(buffer, options.head)
+          if ((parsed !== undefined && parsed.complete) || isClosed) done(false)
+        }
+        if (isClosed) done(false)
+        else socket.write(data)
+      })
+    }
+  }
+}
