@@ -1,12 +1,12 @@
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import { BlockList, isIP } from 'node:net'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { ClientForbidden, LoopDetected, MalformedRequest, MethodNotAllowed, UnsupportedVersion, UrlTooLong } from '../src/errors.ts'
 import { METHODS } from './proxy.ts'
 import { PROXY_NAME } from '../src/headers.ts'
-import { basicVerifier } from '../src/proxy-auth.ts'
+import { basicVerifier, type Verifier } from '../src/proxy-auth.ts'
 import { normalizeHost, judgeAddress } from '../src/address-guard.ts'
 
 declare module 'fastify' {
@@ -51,37 +51,50 @@ async function accessPlugin (fastify: FastifyInstance, opts: { config: Config })
     await fastify.register(rateLimit, { global: false, max: config.rateLimitPerMinute, timeWindow: 60_000 })
     fastify.addHook('onRequest', fastify.rateLimit())
   }
-  fastify.addHook('onRequest', async (request: FastifyRequest, reply) => {
+  /** The checks that need no I/O; an error, or undefined when the request may go on. */
+  function refusal (request: FastifyRequest): Error | undefined {
     // Node also accepts a request line without a version (HTTP/0.9) and reads headers after it.
     const version = request.raw.httpVersion
-    if (version === '0.9') throw new MalformedRequest('a request line without an HTTP version')
-    if (version !== '1.1' && version !== '1.0') throw new UnsupportedVersion(version)
+    if (version === '0.9') return new MalformedRequest('a request line without an HTTP version')
+    if (version !== '1.1' && version !== '1.0') return new UnsupportedVersion(version)
     // Refused before any body handling, for every route.
-    if (!METHODS.includes(request.method)) throw new MethodNotAllowed(request.method)
-    request.forwardStyle = request.originalUrl !== request.url
+    if (!METHODS.includes(request.method)) return new MethodNotAllowed(request.method)
     if (clients !== undefined) {
       const address = normalizeHost(request.socket.remoteAddress ?? '')
-      if (!clients.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')) throw new ClientForbidden(address)
+      if (!clients.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')) return new ClientForbidden(address)
     }
-    if (Buffer.byteLength(request.originalUrl) > config.maxUrlBytes) throw new UrlTooLong(config.maxUrlBytes)
+    if (Buffer.byteLength(request.originalUrl) > config.maxUrlBytes) return new UrlTooLong(config.maxUrlBytes)
     const via = request.headers.via
     if (via !== undefined && OWN_VIA.test(Array.isArray(via) ? via.join(',') : via)) {
-      throw new LoopDetected(`the request already passed through ${PROXY_NAME} (Via)`)
+      return new LoopDetected(`the request already passed through ${PROXY_NAME} (Via)`)
     }
-    if (verify !== undefined) {
-      // Forward-proxy clients answer Proxy-Authorization (407); path-style clients, Authorization (401).
-      const header = request.forwardStyle ? 'proxy-authorization' : 'authorization'
-      const user = await verify(request.headers[header] as string | undefined)
-      if (user === undefined) {
-        const status = request.forwardStyle ? 407 : 401
-        return reply.code(status)
-          .header(status === 407 ? 'proxy-authenticate' : 'www-authenticate', `Basic realm="${PROXY_NAME}", charset="UTF-8"`)
-          .send({ error: status === 407 ? 'Proxy Authentication Required' : 'Unauthorized', message: 'valid proxy credentials are required' })
-      }
-      // The proxy's credentials are never forwarded upstream.
-      delete request.headers[header]
-      delete request.raw.headers[header]
+    return undefined
+  }
+
+  /** Basic credentials: true when the request may go on, else it was answered 401/407. */
+  async function authenticate (request: FastifyRequest, reply: FastifyReply, verify: Verifier): Promise<boolean> {
+    // Forward-proxy clients answer Proxy-Authorization (407); path-style clients, Authorization (401).
+    const header = request.forwardStyle ? 'proxy-authorization' : 'authorization'
+    const user = await verify(request.headers[header] as string | undefined)
+    if (user === undefined) {
+      const status = request.forwardStyle ? 407 : 401
+      reply.code(status)
+        .header(status === 407 ? 'proxy-authenticate' : 'www-authenticate', `Basic realm="${PROXY_NAME}", charset="UTF-8"`)
+        .send({ error: status === 407 ? 'Proxy Authentication Required' : 'Unauthorized', message: 'valid proxy credentials are required' })
+      return false
     }
+    // The proxy's credentials are never forwarded upstream.
+    delete request.headers[header]
+    delete request.raw.headers[header]
+    return true
+  }
+
+  fastify.addHook('onRequest', (request, reply, done) => {
+    request.forwardStyle = request.originalUrl !== request.url
+    const refused = refusal(request)
+    if (refused !== undefined) return done(refused)
+    if (verify === undefined) return done()
+    authenticate(request, reply, verify).then((allowed) => { if (allowed) done() }, done)
   })
 }
 

@@ -22,6 +22,8 @@ import { variantKey, varyNames } from '../src/vary.ts'
 interface Cached {
   entry: CacheEntry
   fresh: Freshness
+  /** The headers every answer from this entry carries (stored headers + Via), built once. */
+  headers: StoredHeaders
 }
 
 /** What waiters of a flight learn when the leader's response headers arrive. */
@@ -112,7 +114,11 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   function prepare (entry: CacheEntry): Cached {
-    return { entry, fresh: freshness(entry.status, entry.headers, entry, options) }
+    return {
+      entry,
+      fresh: freshness(entry.status, entry.headers, entry, options),
+      headers: { ...entry.headers, via: appendVia(entry.headers.via) }
+    }
   }
 
   async function lookup (key: string, skipMemory = false): Promise<Cached | undefined> {
@@ -190,17 +196,19 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   function serveStored (request: FastifyRequest, reply: FastifyReply, cached: Cached, status: string, xCache = 'HIT'): FastifyReply {
     const { entry, fresh } = cached
     const headers = request.headers
-    reply.removeHeader('content-length')
     const common = {
-      via: appendVia(entry.headers.via),
       age: String(Math.floor(currentAge(fresh))),
       'cache-status': appendCacheStatus(entry.headers['cache-status'], status.startsWith('hit') ? `${status}; ttl=${remainingSeconds(fresh)}` : status),
       'x-cache': xCache
     }
-    if ((headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined) && notModified(request, entry)) {
-      return reply.code(304).headers(notModifiedHeaders(entry.headers)).headers(common).send()
+    if (headers['if-none-match'] === undefined && headers['if-modified-since'] === undefined && headers.range === undefined) {
+      return reply.code(entry.status).headers(cached.headers).headers(common).send(entry.body)
     }
-    reply.code(entry.status).headers(entry.headers).headers(common)
+    reply.removeHeader('content-length')
+    if (notModified(request, entry)) {
+      return reply.code(304).headers(notModifiedHeaders(cached.headers)).headers(common).send()
+    }
+    reply.code(entry.status).headers(cached.headers).headers(common)
     if (headers.range !== undefined && entry.status === 200 && request.method === 'GET') {
       const range = evaluateRange(String(headers.range), headers['if-range'] as string | undefined, entry.body.length, {
         etag: entry.headers.etag as string | undefined,
@@ -217,6 +225,10 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       }
     }
     return reply.send(entry.body)
+  }
+
+  function answered (_reply: FastifyReply): true {
+    return true
   }
 
   /** Serves a waiter from its flight's outcome; false when it must go to the origin on its own. */
@@ -303,15 +315,42 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
 
   fastify.decorateRequest('cacheState', null)
 
-  fastify.addHook('onRequest', async (request, reply) => {
+  /** The fast path: a fresh, plain hit from this worker's memory tier, answered without a promise. */
+  function memoryHit (key: string, headers: IncomingHttpHeaders): Cached | undefined {
+    if (headers.authorization !== undefined) return undefined
+    let cached = memory.get(key)
+    if (cached?.entry.vary !== undefined) {
+      const variant = variantKey(key, cached.entry.vary, headers)
+      cached = memory.get(variant)
+      if (cached !== undefined) store.touch(variant)
+    } else if (cached !== undefined) {
+      store.touch(key)
+    }
+    return cached !== undefined && evaluateReuse(cached.fresh, headers, options) === 'fresh' ? cached : undefined
+  }
+
+  fastify.addHook('onRequest', (request, reply, done) => {
     const url = request.upstream
-    if (url === null) return
+    if (url === null) return done()
     const key = cacheKey(url)
     const state: CacheState = { key, storeKey: key, requestTime: Date.now() }
     request.cacheState = state
-    if (request.method !== 'GET' && request.method !== 'HEAD') return
+    if (request.method !== 'GET' && request.method !== 'HEAD') return done()
+    const hit = memoryHit(key, request.headers)
+    if (hit !== undefined) {
+      serveStored(request, reply, hit, 'hit')
+      return
+    }
+    lookupOrJoin(request, reply, state).then((answered) => { if (!answered) done() }, done)
+  })
 
+  /** Answers from the store or from another request's fetch (true), or leaves the request to the proxy route (false). */
+  async function lookupOrJoin (request: FastifyRequest, reply: FastifyReply, state: CacheState): Promise<boolean> {
+    const key = state.key
     const headers = request.headers
+    // Already being fetched in this worker: wait for it rather than ask the store.
+    const early = headers.authorization === undefined && headers.range === undefined ? flights.get(key) : undefined
+    if (early !== undefined && serveOutcome(request, reply, state, await early.outcome)) return true
     const found = await find(key, headers)
     state.storeKey = found.storeKey
     state.varyMiss = found.varyMiss
@@ -319,28 +358,25 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     // RFC 9111 §3.5: a request with Authorization reuses only responses that allow it.
     if (found.cached !== undefined && (!authorized || allowsAuthorized(found.cached.entry.headers))) {
       const reuse = evaluateReuse(found.cached.fresh, headers, options)
-      if (reuse === 'fresh') return serveStored(request, reply, found.cached, 'hit')
-      if (reuse === 'stale') return serveStored(request, reply, found.cached, 'hit; detail=stale')
+      if (reuse === 'fresh') return answered(serveStored(request, reply, found.cached, 'hit'))
+      if (reuse === 'stale') return answered(serveStored(request, reply, found.cached, 'hit; detail=stale'))
       if (reuse === 'stale-while-revalidate') {
         refreshInBackground(state, found.cached, request)
-        return serveStored(request, reply, found.cached, 'hit; fwd=stale')
+        return answered(serveStored(request, reply, found.cached, 'hit; fwd=stale'))
       }
       state.stale = found.cached
     }
     if ('only-if-cached' in requestDirectives(headers)) {
       // RFC 9111 §5.2.1.7
-      return reply.code(504).header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
-        .send({ error: 'Gateway Timeout', message: 'not in cache and the request said only-if-cached' })
+      return answered(reply.code(504).header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
+        .send({ error: 'Gateway Timeout', message: 'not in cache and the request said only-if-cached' }))
     }
     // Only plain GET and HEAD are merged: a range or an authorized request goes on its own.
-    if (authorized || headers.range !== undefined) return
+    if (authorized || headers.range !== undefined) return false
 
     const flight = flights.get(state.storeKey)
-    if (flight !== undefined) {
-      if (serveOutcome(request, reply, state, await flight.outcome)) return reply
-      return
-    }
-    if (request.method === 'HEAD') return // a HEAD response has no body to share or store
+    if (flight !== undefined) return serveOutcome(request, reply, state, await flight.outcome)
+    if (request.method === 'HEAD') return false // a HEAD response has no body to share or store
     const mine = flights.start(state.storeKey)
     let leased: boolean
     try {
@@ -349,23 +385,25 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       storeFailed(error, 'lease')
       leased = false
       state.flight = mine // a broken store: lead in this process only
-      return
+      return false
     }
     if (leased) {
       state.flight = mine
       state.lease = true
-      return
+      return false
     }
     // Another process is fetching this key: wait for it to store the response.
     const remote = await waitForRemote(state, headers)
     flights.finish(state.storeKey, mine, remote === undefined ? { kind: 'alone' } : { kind: 'entry', entry: remote })
-    if (remote !== undefined) return serveStored(request, reply, remote, 'hit; detail=coalesced')
-  })
+    if (remote !== undefined) return answered(serveStored(request, reply, remote, 'hit; detail=coalesced'))
+    return false
+  }
 
   // Whatever happened, a flight led by this request ends with it.
-  fastify.addHook('onResponse', async (request) => {
+  fastify.addHook('onResponse', (request, _reply, done) => {
     const state = request.cacheState
     if (state?.flight !== undefined && !state.flight.settled) settle(state, { kind: 'alone' })
+    done()
   })
 
   function upstreamRequestHeaders (request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {

@@ -3,7 +3,9 @@ import type { FastifyInstance } from 'fastify'
 
 /** One log line per request: method, upstream URL, status, cache outcome, time. */
 async function requestLogPlugin (fastify: FastifyInstance): Promise<void> {
-  fastify.addHook('onResponse', async (request, reply) => {
+  // The level is fixed at start: below info, the hook is not even installed.
+  if (!(fastify.log as unknown as { isLevelEnabled: (level: string) => boolean }).isLevelEnabled('info')) return
+  fastify.addHook('onResponse', (request, reply, done) => {
     request.log.info({
       method: request.method,
       // A rejected target may carry credentials (`/user:pw@host/`): never log them.
@@ -12,6 +14,7 @@ async function requestLogPlugin (fastify: FastifyInstance): Promise<void> {
       cache: reply.getHeader('x-cache'),
       ms: Math.round(reply.elapsedTime * 10) / 10
     }, 'request')
+    done()
   })
 }
 

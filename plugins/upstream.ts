@@ -56,22 +56,34 @@ async function upstreamPlugin (fastify: FastifyInstance, opts: UpstreamOptions):
   fastify.decorate('upstreamAgent', agent)
   if (opts.dispatcher === undefined) fastify.addHook('onClose', async () => { await agent.close() })
 
+  // Parsing and judging are pure: remember recent targets (bounded) so repeated hits skip both.
+  const judged = new Map<string, { url: URL, error?: Error }>()
+  function judge (target: string): { url: URL, error?: Error } {
+    let verdict = judged.get(target)
+    if (verdict === undefined) {
+      const url = parseUpstreamUrl(target)
+      const refused = refusal(url)
+      verdict = refused === undefined
+        ? { url }
+        : { url, error: Object.assign(refused.status === 508 ? new LoopDetected(refused.message) : new UpstreamForbidden(refused.message), { rule: refused.rule, upstream: url.host }) }
+      if (judged.size >= 10_000) judged.clear()
+      judged.set(target, verdict)
+    }
+    return verdict
+  }
+
   fastify.decorateRequest('upstream', null)
-  fastify.addHook('onRequest', async (request) => {
-    if (request.routeOptions.url !== PROXY_ROUTE) return
-    let url: URL
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    if (request.routeOptions.url !== PROXY_ROUTE) return done()
+    let verdict: { url: URL, error?: Error }
     try {
-      url = parseUpstreamUrl(request.url)
+      verdict = judge(request.url)
     } catch (error) {
-      if (error instanceof UpstreamUrlError) throw new BadUpstreamUrl(error.message)
-      throw error
+      return done(error instanceof UpstreamUrlError ? new BadUpstreamUrl(error.message) : error as Error)
     }
-    const refused = refusal(url)
-    if (refused !== undefined) {
-      const error = refused.status === 508 ? new LoopDetected(refused.message) : new UpstreamForbidden(refused.message)
-      throw Object.assign(error, { rule: refused.rule, upstream: url.host })
-    }
-    request.upstream = url
+    if (verdict.error !== undefined) return done(verdict.error)
+    request.upstream = verdict.url
+    done()
   })
 }
 

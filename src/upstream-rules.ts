@@ -36,18 +36,7 @@ export function compileUpstreamRules (rules: UpstreamRules): (url: URL) => Refus
   const denied = compileHostPatterns(rules.deny)
   const allowed = rules.allow.length === 0 ? () => true : compileHostPatterns(rules.allow)
   const own = ownAddresses(rules.listenHost)
-  // The verdict depends only on scheme, host and port: remember it (bounded) for the hot path.
-  const memo = new Map<string, Refusal | undefined>()
   return (url) => {
-    const memoKey = `${url.protocol}//${url.host}`
-    if (memo.has(memoKey)) return memo.get(memoKey)
-    const verdict = judge(url)
-    if (memo.size >= 10_000) memo.clear()
-    memo.set(memoKey, verdict)
-    return verdict
-  }
-
-  function judge (url: URL): Refusal | undefined {
     const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port)
     const host = normalizeHost(url.hostname)
     if (port === rules.listenPort && (own.has(host) || LOOPBACK_NAMES.has(host) || /^127\./.test(host))) {
