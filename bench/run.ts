@@ -461,6 +461,11 @@ async function main (): Promise<void> {
   ))
   if (skipped > 0) console.log(`note: ${skipped} round(s) skipped to stay within the ${TOTAL_BUDGET_MS / 1000} s budget`)
 
+  // The client's own floor: the same burst straight to the origin (its own fresh URL).
+  const direct = await Promise.allSettled(Array.from({ length: PROBE_REQUESTS }, async () =>
+    await get(`http://127.0.0.1:${origin.port}/slow?k=${randomUUID()}-direct`, 30_000)))
+  const directMs = direct.filter((r): r is PromiseFulfilledResult<Got> => r.status === 'fulfilled').map((r) => r.value.ms)
+
   // Coalescing probe: simultaneous cold requests for one fresh URL.
   const key = randomUUID()
   const slowPath = `/slow?k=${key}`
@@ -488,6 +493,7 @@ async function main (): Promise<void> {
   console.log(`\ncoalescing probe: ${PROBE_REQUESTS} simultaneous cold requests for ${slowPath.slice(0, 16)}... (origin answers after 200 ms)`)
   console.log(`  reached the origin: ${originHits} of ${PROBE_REQUESTS}`)
   console.log(`  client latency: p50 ${fmt(probe.p50)} ms, max ${fmt(probe.max)} ms; failed ${failed}`)
+  console.log(`  baseline, the same burst straight to the origin (100 requests, 100 origin hits): p50 ${fmt(percentile(directMs, 50))} ms, max ${fmt(directMs.length > 0 ? Math.max(...directMs) : NaN)} ms`)
   console.log(`  responses (status x-cache): ${[...statuses].map(([k, n]) => `${k} x${n}`).join(', ')}`)
   console.log(`  next request afterwards: ${probe.followUp}`)
 

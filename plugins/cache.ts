@@ -121,6 +121,9 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     }
   }
 
+  // Store reads under way, by key: concurrent misses for one key share a single read.
+  const reads = new Map<string, Promise<Cached | undefined>>()
+
   async function lookup (key: string, skipMemory = false): Promise<Cached | undefined> {
     if (!skipMemory) {
       const inMemory = memory.get(key)
@@ -129,6 +132,15 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
         return inMemory
       }
     }
+    let read = reads.get(key)
+    if (read === undefined) {
+      read = readStore(key).finally(() => reads.delete(key))
+      reads.set(key, read)
+    }
+    return await read
+  }
+
+  async function readStore (key: string): Promise<Cached | undefined> {
     let raw: Buffer | undefined
     try {
       raw = await store.get(key)
