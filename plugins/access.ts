@@ -1,29 +1,19 @@
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
-import { BlockList, isIP } from 'node:net'
+import { isIP } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { ClientForbidden, LoopDetected, MalformedRequest, MethodNotAllowed, UnsupportedVersion, UrlTooLong } from '../src/errors.ts'
 import { METHODS } from './proxy.ts'
 import { PROXY_NAME } from '../src/headers.ts'
 import { basicVerifier, type Verifier } from '../src/proxy-auth.ts'
-import { normalizeHost, judgeAddress } from '../src/address-guard.ts'
+import { cidrList, normalizeHost, judgeAddress } from '../src/address-guard.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The request came in forward-proxy form (`GET http://host/path`). */
     forwardStyle: boolean
   }
-}
-
-function clientList (cidrs: string[]): BlockList {
-  const list = new BlockList()
-  for (const cidr of cidrs) {
-    const [address, prefix] = cidr.split('/')
-    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4'
-    list.addSubnet(address, prefix === undefined ? (type === 'ipv6' ? 128 : 32) : Number(prefix), type)
-  }
-  return list
 }
 
 function isLoopback (host: string): boolean {
@@ -42,7 +32,7 @@ const OWN_VIA = new RegExp(`(^|,)\\s*[^\\s,]+\\s+${PROXY_NAME}(\\s|,|$)`, 'i')
  */
 async function accessPlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
-  const clients = isLoopback(config.host) ? undefined : clientList(config.allowClients)
+  const clients = isLoopback(config.host) ? undefined : cidrList(config.allowClients)
   const verify = config.proxyAuth.length > 0 ? basicVerifier(config.proxyAuth) : undefined
 
   fastify.decorateRequest('forwardStyle', false)

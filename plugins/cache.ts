@@ -12,7 +12,7 @@ import {
   type Freshness, type FreshnessOptions
 } from '../src/freshness.ts'
 import { BodyBroadcast, Flights, type Flight, type FlightOutcome } from '../src/flight.ts'
-import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders as forwardedHeaders } from '../src/headers.ts'
+import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
 import { MemoryTier } from '../src/memory-tier.ts'
 import { evaluateRange } from '../src/range.ts'
 import { openStore, type CacheStore } from '../src/store.ts'
@@ -60,8 +60,8 @@ export interface UpstreamResponse {
 
 export interface CacheApi {
   store: CacheStore
-  /** Adds the conditional headers of a revalidation to a request about to go upstream. */
-  upstreamRequestHeaders (request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders
+  /** Sets the conditional headers of a request about to go upstream: ours when revalidating, none when fetching to store. */
+  conditionalHeaders (request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders
   /** Answers the client from an upstream response, storing and sharing it when HTTP allows. */
   onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void
   /** Answers the client when the upstream could not be reached (stale-if-error, or the error). */
@@ -284,7 +284,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       if (!(await store.acquireLease(key, leaseMs))) return // another process is refreshing it
       try {
         const url = new URL(cached.entry.url)
-        const headers: IncomingHttpHeaders = { ...forwardedHeaders(request.headers), host: url.host }
+        const headers: IncomingHttpHeaders = { ...upstreamRequestHeaders(request.headers), host: url.host }
         for (const name of CONDITIONAL_HEADERS) delete headers[name]
         Object.assign(headers, revalidationHeaders(cached.entry.headers))
         const requestTime = Date.now()
@@ -418,7 +418,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     done()
   })
 
-  function upstreamRequestHeaders (request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  function conditionalHeaders (request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
     const state = request.cacheState
     if (state === null || (request.method !== 'GET' && request.method !== 'HEAD')) return headers
     // A request that will be stored asks for the whole response; the client's own
@@ -524,7 +524,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     reply.send(error)
   }
 
-  fastify.decorate('cache', { store, upstreamRequestHeaders, onUpstreamResponse, onUpstreamError })
+  fastify.decorate('cache', { store, conditionalHeaders, onUpstreamResponse, onUpstreamError })
   fastify.addHook('onClose', async () => {
     await Promise.all(writes)
     memory.clear()

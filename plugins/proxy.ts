@@ -78,7 +78,7 @@ export default async function proxyPlugin (fastify: FastifyInstance, opts: { con
         queryString: () => upstream.search.slice(1),
         timeout: config.upstreamTimeoutMs,
         retryDelay: () => null, // never replay a request on 503
-        rewriteRequestHeaders: (request, headers) => fastify.cache.upstreamRequestHeaders(request as never, upstreamRequestHeaders(headers)),
+        rewriteRequestHeaders: (request, headers) => fastify.cache.conditionalHeaders(request as never, upstreamRequestHeaders(headers)),
         rewriteHeaders: (headers) => ({ ...stripHopByHop(headers), via: appendVia(headers.via) }),
         onResponse: (request, reply, res) => {
           fastify.cache.onUpstreamResponse(request as never, reply as never, res as never)

@@ -499,3 +499,19 @@ export function guardedConnector (guard: ConnectorGuardOptions = {}): buildConne
     inner(options, callback)
   }
 }
+
+/** A BlockList of CIDR ranges (`10.0.0.0/8`, `::1/128`, a bare address); throws RangeError on a bad one. */
+export function cidrList (cidrs: readonly string[]): BlockList {
+  const list = new BlockList()
+  for (const cidr of cidrs) {
+    const [address, prefix, extra] = cidr.split('/')
+    const family = isIP(address)
+    const max = family === 6 ? 128 : 32
+    const bits = prefix === undefined ? max : Number(prefix)
+    if (family === 0 || extra !== undefined || !/^\d*$/.test(prefix ?? '') || !Number.isInteger(bits) || bits < 0 || bits > max) {
+      throw new RangeError(`not a CIDR range: ${JSON.stringify(cidr)}`)
+    }
+    list.addSubnet(address, bits, family === 6 ? 'ipv6' : 'ipv4')
+  }
+  return list
+}

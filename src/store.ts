@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import Keyv, { type KeyvOptions } from 'keyv'
 import KeyvSqlite from '@keyv/sqlite'
+import { MemoryTier } from './memory-tier.ts'
 
 /**
  * Where encoded cache entries live. Values are opaque bytes (see entry.ts); every
@@ -258,81 +259,58 @@ interface MemoryItem { value: Buffer, expiresAt: number | undefined }
 interface Lease { owner: string, expiresAt: number }
 
 /**
- * A least-recently-used map bounded by the total size of its values, shaped like the Map
- * keyv expects. Inserting evicts the oldest entries at once, so it never exceeds maxBytes.
- * keyv passes a ttl (ms) to `set`; it becomes the entry's expiresAt.
+ * The byte-bounded LRU of memory-tier.ts, shaped like the Map keyv expects. Inserting
+ * evicts the oldest entries at once, so it never exceeds maxBytes. keyv passes a ttl (ms)
+ * to `set`; it becomes the entry's expiresAt.
  */
 class ByteLruMap {
-  private readonly items = new Map<string, MemoryItem>()
-  private totalBytes = 0
-  /** Entries evicted since the last `takeEvicted()`. */
-  private evicted = 0
+  private readonly tier: MemoryTier<MemoryItem>
 
-  constructor (private readonly maxBytes: number) {}
+  constructor (maxBytes: number) {
+    this.tier = new MemoryTier(maxBytes)
+  }
 
-  get size (): number { return this.items.size }
-  get bytes (): number { return this.totalBytes }
+  get size (): number { return this.tier.size }
+  get bytes (): number { return this.tier.totalBytes }
 
   get (key: string): Buffer | undefined {
-    return this.bump(key)?.value
+    return this.tier.get(key)?.value
   }
 
   has (key: string): boolean {
-    return this.items.has(key)
+    return this.tier.has(key)
   }
 
-  /** Marks `key` as most recently used (Map keeps insertion order). */
+  /** Marks `key` as most recently used. */
   bump (key: string): MemoryItem | undefined {
-    const item = this.items.get(key)
-    if (item === undefined) return undefined
-    this.items.delete(key)
-    this.items.set(key, item)
-    return item
+    return this.tier.get(key)
   }
 
   set (key: string, value: Buffer, ttl?: number): this {
-    this.delete(key)
-    if (value.length > this.maxBytes) return this
-    this.items.set(key, { value, expiresAt: typeof ttl === 'number' ? Date.now() + ttl : undefined })
-    this.totalBytes += value.length
-    for (const [oldest, item] of this.items) {
-      if (this.totalBytes <= this.maxBytes) break
-      this.items.delete(oldest)
-      this.totalBytes -= item.value.length
-      this.evicted++
-    }
+    this.tier.set(key, { value, expiresAt: typeof ttl === 'number' ? Date.now() + ttl : undefined }, value.length)
     return this
   }
 
   delete (key: string): boolean {
-    const item = this.items.get(key)
-    if (item === undefined) return false
-    this.items.delete(key)
-    this.totalBytes -= item.value.length
-    return true
+    return this.tier.delete(key)
   }
 
   clear (): void {
-    this.items.clear()
-    this.totalBytes = 0
+    this.tier.clear()
   }
 
   /** Deletes the entries past their expiresAt; returns how many. */
   deleteExpired (now: number): number {
-    let count = 0
-    for (const [key, item] of this.items) {
-      if (item.expiresAt !== undefined && item.expiresAt <= now) {
-        this.delete(key)
-        count++
-      }
+    const expired: string[] = []
+    for (const [key, item] of this.tier.entries()) {
+      if (item.expiresAt !== undefined && item.expiresAt <= now) expired.push(key)
     }
-    return count
+    for (const key of expired) this.tier.delete(key)
+    return expired.length
   }
 
   takeEvicted (): number {
-    const count = this.evicted
-    this.evicted = 0
-    return count
+    return this.tier.takeEvictions()
   }
 }
 
