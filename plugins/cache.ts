@@ -303,10 +303,14 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
         const reason = notStorableReason({ method: 'GET', url: url.href, headers }, res.statusCode, resHeaders, { cacheSetCookie: config.cacheSetCookie })
         const chunks: Buffer[] = []
         let size = 0
-        for await (const chunk of res.body) {
-          size += (chunk as Buffer).length
-          if (reason !== undefined || size > config.maxEntryBytes) continue
-          chunks.push(chunk as Buffer)
+        if (reason === undefined) {
+          for await (const chunk of res.body) {
+            size += (chunk as Buffer).length
+            if (size > config.maxEntryBytes) break // leaving the loop destroys the body
+            chunks.push(chunk as Buffer)
+          }
+        } else {
+          await res.body.dump()
         }
         const vary = varyNames(resHeaders.vary)
         if (reason !== undefined || size > config.maxEntryBytes || vary === '*') {
