@@ -524,6 +524,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       return
     }
     if (state !== null) settle(state, { kind: 'alone' })
+    reply.header('x-cache', 'MISS')
     reply.header('cache-status', appendCacheStatus(undefined, `fwd=${state?.stale !== undefined ? 'stale' : 'miss'}; detail=${(error as { upstreamCode?: string }).upstreamCode ?? 'error'}`))
     reply.send(error)
   }

@@ -101,6 +101,8 @@ test('upstream failures map to 502 and 504 with a JSON body naming the upstream'
   t.assert.equal(refused.statusCode, 502)
   t.assert.equal(refused.json().upstream, '127.0.0.1:1')
   t.assert.match(refused.json().message, /ECONNREFUSED/)
+  t.assert.equal(refused.headers['cache-status'], 'caching-proxy; fwd=miss; detail=ECONNREFUSED')
+  t.assert.equal(refused.headers['x-cache'], 'MISS')
 
   const unresolvable = await app.inject('/no-such-host.invalid/x')
   t.assert.equal(unresolvable.statusCode, 502)
