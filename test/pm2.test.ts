@@ -1,71 +1,13 @@
 import { test } from 'node:test'
-import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ROOT, cacheableOrigin, freePort, get, mapLimit, waitUntilServing, waitUntilStored, type Reply } from './helpers/process.ts'
-
-const run = promisify(execFile)
-const PM2 = join(ROOT, 'node_modules', '.bin', 'pm2')
-
-interface Pm2Process {
-  name: string
-  pm_id: number
-  pid: number
-  pm2_env: { status: string, exec_mode: string, restart_time: number, pm_out_log_path: string }
-}
+import { cacheableOrigin, get, mapLimit, waitUntilStored, type Reply } from './helpers/process.ts'
+import { requestsLoggedBy, startPm2App } from './helpers/pm2.ts'
 
 test('PM2 cluster: two workers share the port and the cache, and a reload drops no request', { timeout: 240_000 }, async (t) => {
-  // A private daemon: PM2_HOME is a fresh temp dir, never ~/.pm2.
-  const home = mkdtempSync(join(tmpdir(), 'cpx-pm2-'))
-  const name = `cpx-test-${process.pid}-${Date.now()}`
-  const port = await freePort()
-  const storeUri = `sqlite://${join(home, 'cache.sqlite')}`
-  const env: NodeJS.ProcessEnv = { ...process.env }
-  delete env.NODE_TEST_CONTEXT // set by the test runner; the workers must not see it
-  delete env.NODE_OPTIONS
-  Object.assign(env, {
-    PM2_HOME: home,
-    PM2_DISABLE_VERSION_CHECK: '1',
-    PM2_APP_NAME: name,
-    WORKERS: '2',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    CACHE_STORE: storeUri,
-    LOG_LEVEL: 'info',
-    ALLOW_PRIVATE_UPSTREAMS: 'true',
-    UPSTREAM_PORTS: '*' // the test origin listens on a random port
-  })
-
-  async function pm2 (...args: string[]): Promise<string> {
-    const { stdout } = await run(PM2, args, { cwd: ROOT, env, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 })
-    return stdout
-  }
-  async function workers (): Promise<Pm2Process[]> {
-    const list = JSON.parse(await pm2('jlist')) as Pm2Process[]
-    return list.filter((p) => p.name === name)
-  }
-
-  t.after(async () => {
-    await pm2('delete', name).catch((error: Error) => t.diagnostic(`pm2 delete: ${error.message}`))
-    await pm2('kill').catch((error: Error) => t.diagnostic(`pm2 kill: ${error.message}`))
-    // Should `pm2 kill` have failed, stop the private daemon by its own pid.
-    const pidFile = join(home, 'pm2.pid')
-    if (existsSync(pidFile)) {
-      const pid = Number(readFileSync(pidFile, 'utf8'))
-      try { if (pid > 0) process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
-    }
-    rmSync(home, { recursive: true, force: true })
-  })
-
+  // A private daemon (PM2_HOME in a temp dir, never ~/.pm2), killed when the test ends.
+  const { name, url: proxy, storeUri, pm2, workers } = await startPm2App(t)
   const paths = Array.from({ length: 40 }, (_v, i) => `/pm2/${i}`)
   const origin = await cacheableOrigin(t, [...paths, '/reload'])
-  const proxy = `http://127.0.0.1:${port}`
-
-  await pm2('start', join(ROOT, 'ecosystem.config.cjs'))
-  await waitUntilServing(`${proxy}/`, 30_000)
 
   await t.test('both workers are online and serve requests', async (t) => {
     const list = await workers()
@@ -90,14 +32,8 @@ test('PM2 cluster: two workers share the port and the cache, and a reload drops 
     for (let round = 0; round < 300 && Date.now() < deadline; round++) {
       servedBy.clear()
       for (const p of list) {
-        const lines = readFileSync(p.pm2_env.pm_out_log_path, 'utf8').split('\n')
-        for (const line of lines) {
-          let record: { msg?: string, url?: string, pid?: number }
-          try { record = JSON.parse(line) } catch { continue }
-          if (record.msg === 'request' && upstreams.has(record.url ?? '') && record.pid === p.pid) {
-            servedBy.set(p.pid, (servedBy.get(p.pid) ?? 0) + 1)
-          }
-        }
+        const count = requestsLoggedBy(p.pm2_env.pm_out_log_path, p.pid, upstreams)
+        if (count > 0) servedBy.set(p.pid, count)
       }
       if ([...servedBy.values()].reduce((a, b) => a + b, 0) >= paths.length) break
       await sleep(50) // PM2 writes the logs asynchronously
