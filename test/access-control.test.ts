@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.ts'
 import { hashPassword } from '../src/proxy-auth.ts'
 import { testConfig, tempDir } from './helpers/app.ts'
-import { freePort, waitUntilServing } from './helpers/process.ts'
+import { freePort } from './helpers/process.ts'
 import { get, json, listen, requestHead, send, startCountingOrigin, type CountingOrigin, type RawResponse } from './helpers/raw-http.ts'
 
 type Env = Record<string, string>
@@ -306,25 +306,15 @@ test('PROXY_AUTH_FILE: a wrong password takes as long for an unknown user as for
   t.assert.equal(difference < 20, true, `median ${median(known).toFixed(1)} ms for a real user, ${median(unknown).toFixed(1)} ms for an unknown one`)
 })
 
-test('credentials never appear in the logs (a real server process at LOG_LEVEL=trace)', async (t) => {
-  const dir = tempDir(t)
-  const o = await origin(t, { '/fail': (req) => { req.socket.destroy() } })
+/**
+ * Runs src/server.ts as a real process at LOG_LEVEL=trace with `env`, capturing all it
+ * writes; waits until it answers at all (any status: with PROXY_AUTH even / is a 401).
+ */
+async function loggingServer (t: TestContext, env: Record<string, string>): Promise<{ port: number, output: () => string, stop: () => Promise<void> }> {
   const port = await freePort()
-  const secret = 'Sup3r-S3cret-Pw'
-  const header = basic('carol', secret)
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../src/server.ts', import.meta.url))], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'trace',
-      LOG_PRETTY: 'false',
-      CACHE_STORE: 'memory://',
-      ALLOW_PRIVATE_UPSTREAMS: 'true',
-      UPSTREAM_PORTS: '*',
-      PROXY_AUTH: `carol:${secret}`
-    },
+    cwd: tempDir(t),
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'trace', LOG_PRETTY: 'false', CACHE_STORE: 'memory://', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
@@ -335,13 +325,29 @@ test('credentials never appear in the logs (a real server process at LOG_LEVEL=t
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     await exited
   })
-  // The usage page answers 401 too: wait until the server answers at all.
   const deadline = Date.now() + 20_000
   for (let i = 0; i < 200 && Date.now() < deadline; i++) {
-    const res = await send(port, get('/', [['Authorization', header]]), { timeoutMs: 1000 })
+    const res = await send(port, get('/'), { timeoutMs: 1000 })
     if (res.status !== 0) break
     await sleep(100)
   }
+  return {
+    port,
+    output: () => output,
+    stop: async () => {
+      await sleep(300) // let the last log lines out
+      child.kill('SIGTERM')
+      await Promise.race([exited, sleep(5000)])
+    }
+  }
+}
+
+test('credentials never appear in the logs (a real server process at LOG_LEVEL=trace)', async (t) => {
+  const o = await origin(t, { '/fail': (req) => { req.socket.destroy() } })
+  const secret = 'Sup3r-S3cret-Pw'
+  const header = basic('carol', secret)
+  const server = await loggingServer(t, { ALLOW_PRIVATE_UPSTREAMS: 'true', UPSTREAM_PORTS: '*', PROXY_AUTH: `carol:${secret}` })
+  const { port } = server
 
   const requests: Array<[string, Array<[string, string]>]> = [
     [`/${o.host}/ok`, [['Authorization', header]]],
@@ -357,9 +363,8 @@ test('credentials never appear in the logs (a real server process at LOG_LEVEL=t
     const res = await send(port, get(target, headers))
     t.assert.notEqual(res.status, 0, `${target} answered`)
   }
-  await sleep(300)
-  child.kill('SIGTERM')
-  await Promise.race([exited, sleep(5000)])
+  await server.stop()
+  const output = server.output()
   t.assert.match(output, /"msg":"request"/, 'request lines were logged')
   for (const needle of [secret, header.slice(6), Buffer.from(`carol:${secret}`).toString('base64'), `${secret}x`, `${secret}-nope`, basic(secret, secret).slice(6), basic('carol', secret + 'x').slice(6)]) {
     t.assert.equal(output.includes(needle), false, `the logs contain ${JSON.stringify(needle)}:\n${output.split('\n').filter((line) => line.includes(needle)).join('\n')}`)
@@ -367,29 +372,14 @@ test('credentials never appear in the logs (a real server process at LOG_LEVEL=t
 })
 
 test('credentials in an upstream URL (userinfo) are refused and not logged', async (t) => {
-  const dir = tempDir(t)
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../src/server.ts', import.meta.url))], {
-    cwd: dir,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'trace', LOG_PRETTY: 'false', CACHE_STORE: 'memory://' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8') })
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString('utf8') })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await exited
-  })
-  await waitUntilServing(`http://127.0.0.1:${port}/`, 20_000)
+  const server = await loggingServer(t, {})
+  const { port } = server
   for (const target of ['/dave:Url-Secret-1@example.com/x', '/http://dave:Url-Secret-1@example.com/x', 'http://dave:Url-Secret-1@example.com/x']) {
     const res = await send(port, get(target))
     t.assert.equal(res.status, 400, `${target}: ${describe(res)}`)
   }
-  await sleep(300)
-  child.kill('SIGTERM')
-  await Promise.race([exited, sleep(5000)])
+  await server.stop()
+  const output = server.output()
   t.assert.match(output, /"msg":"request"/)
   t.assert.equal(output.includes('Url-Secret-1'), false, `the logs contain the URL password:\n${output.split('\n').filter((line) => line.includes('Url-Secret-1')).join('\n')}`)
 })
