@@ -1,41 +1,15 @@
 import { test, type TestContext } from 'node:test'
-import { randomInt } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.ts'
 import { testConfig } from './helpers/app.ts'
+import { Random, seedFrom } from './helpers/random.ts'
 import { get, json, listen, send, startCountingOrigin, tableResolver, type CountingOrigin, type RawResponse } from './helpers/raw-http.ts'
 
 // Bounded fuzzing: random request targets and headers over raw sockets. Reproduce a
 // failure with FUZZ_SEED=<seed printed in the failure> node --import tsx --test test/fuzz.test.ts
-const SEED = process.env.FUZZ_SEED !== undefined && process.env.FUZZ_SEED !== '' ? Number(process.env.FUZZ_SEED) : randomInt(2 ** 31)
+const SEED = seedFrom('FUZZ_SEED')
 const MAX_CASES = Number(process.env.FUZZ_CASES ?? 1200)
 const CONCURRENCY = 8
-
-/** mulberry32: a small deterministic PRNG. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-class Random {
-  readonly next: () => number
-  constructor (seed: number) { this.next = prng(seed) }
-  int (max: number): number { return Math.floor(this.next() * max) }
-  chance (p: number): boolean { return this.next() < p }
-  pick<T> (items: readonly T[]): T { return items[this.int(items.length)] }
-  bytes (n: number, from = 0, to = 256): Buffer { return Buffer.from(Array.from({ length: n }, () => from + this.int(to - from))) }
-  printable (n: number): string { return this.bytes(n, 0x21, 0x7f).toString('latin1') }
-  token (n: number): string {
-    const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~"
-    return Array.from({ length: Math.max(1, n) }, () => this.pick(chars.split(''))).join('')
-  }
-}
 
 const SEGMENTS = ['..', '.', '%2e%2e', '%2E.', '%2f', '%5c', '%00', '%', '%zz', '%E9', '%C0%AF', '%0d%0a', '%252e', '', 'a', 'index.html', '~user', '@', ':', ';', '..;', '%40evil.test', 'evil.test', '%u002e', '\u00e9', '\u2024', '\uff0e\uff0e', '*', '$', '!', "'", '(', ')', ',', '=', '+', '&']
 const QUERIES = ['', '?a=1', '?a=%', '?q=%E9', '?x=../..', '?', '??', '?a=1&a=2', '?%00', '?url=http://127.0.0.1/', '#frag', '?a=1#f', '?q=' + 'z'.repeat(50)]

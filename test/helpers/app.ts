@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../src/app.ts'
+import { buildApp, type AppOptions } from '../../src/app.ts'
 import { loadConfig, type Config } from '../../config/index.ts'
 
 /** A fresh temp directory, removed when the test ends. */
@@ -17,9 +17,9 @@ export function testConfig (env: Record<string, string> = {}): Config {
   return loadConfig({ LOG_LEVEL: 'silent', CACHE_STORE: 'memory://', ALLOW_PRIVATE_UPSTREAMS: 'true', UPSTREAM_PORTS: '*', ...env })
 }
 
-/** Builds the app with test config and closes it when the test ends. */
-export async function testApp (t: { after: (fn: () => Promise<void> | void) => void }, env: Record<string, string> = {}): Promise<FastifyInstance> {
-  const app = await buildApp(testConfig(env))
+/** Builds the app with test config (and `options`, e.g. a log stream) and closes it when the test ends. */
+export async function testApp (t: { after: (fn: () => Promise<void> | void) => void }, env: Record<string, string> = {}, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = await buildApp(testConfig(env), options)
   t.after(async () => { await app.close() })
   return app
 }
