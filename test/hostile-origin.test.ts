@@ -163,7 +163,7 @@ function answer (status: string, headers: Array<[string, string]>, body: string)
 test('two Cache-Control lines (max-age=60, public) are one field: stored, the second request is a hit', async (t) => {
   const { port, origin } = await inProcess(t, () => answer('200 OK', [['Cache-Control', 'max-age=60'], ['Cache-Control', 'public']], 'two lines'))
   const first = await send(port, rawGet(`/${origin.host}/two`), { timeoutMs: 5000 })
-  t.assert.equal(first.status, 200, first.raw.toString('latin1').slice(0, 300))
+  t.assert.equal(first.status, 200, `first request: status ${first.status} (0: no response, the process died?) ${JSON.stringify(first.raw.toString('latin1').slice(0, 300))}`)
   t.assert.equal(first.text, 'two lines')
   await sleep(100)
   const second = await send(port, rawGet(`/${origin.host}/two`), { timeoutMs: 5000 })
