@@ -326,7 +326,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
         const responseTime = Date.now()
         // A cookie on a refresh was issued to nobody: it is never stored or passed on.
         if (res.statusCode < 200 || res.statusCode > 599) {
-          res.body.destroy()
+          discard(res.body)
           throw new Error(`invalid status code ${res.statusCode}`)
         }
         let resHeaders: StoredHeaders
@@ -334,7 +334,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
           const { 'set-cookie': _cookie, ...rest } = normalizeResponseHeaders(stripHopByHop(res.headers))
           resHeaders = rest
         } catch (error) {
-          res.body.destroy()
+          discard(res.body)
           throw error
         }
         if (res.statusCode === 304) {
@@ -485,8 +485,14 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   /** True when the client has gone: nothing more is sent to it. */
-  function gone (request: FastifyRequest, reply: FastifyReply): boolean {
-    return reply.sent || request.raw.destroyed || reply.raw.destroyed
+  function gone (reply: FastifyReply): boolean {
+    return reply.sent || reply.raw.destroyed || reply.raw.writableEnded
+  }
+
+  /** Drops an upstream body nobody will read (undici's destroy emits an error: never uncaught). */
+  function discard (stream: Readable): void {
+    stream.on('error', () => {})
+    stream.destroy()
   }
 
   function onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void {
@@ -495,7 +501,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const status = res.statusCode
     // reply-from has already answered 502 for a status Fastify refuses, and calls this anyway.
     if (reply.sent || status < 100 || status > 599) {
-      res.stream.destroy()
+      discard(res.stream)
       if (!reply.sent) onUpstreamError(request, reply, Object.assign(new UpstreamUnreachable(url.host, `invalid status code ${status}`), { upstreamCode: 'invalid-status' }))
       return
     }
@@ -503,7 +509,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     try {
       headers = normalizeResponseHeaders(stripHopByHop(res.headers))
     } catch (error) {
-      res.stream.destroy()
+      discard(res.stream)
       onUpstreamError(request, reply, Object.assign(new UpstreamUnreachable(url.host, (error as Error).message), { upstreamCode: 'invalid-headers' }))
       return
     }
@@ -513,7 +519,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       // RFC 9111 §4.4; the client hears back only once no process can serve the old entry.
       const invalidated = status >= 200 && status < 400 ? invalidateAfterUnsafe(url, headers) : Promise.resolve()
       within(invalidated, WRITE_HOLD_MS, undefined).then(() => {
-        if (gone(request, reply)) res.stream.destroy()
+        if (gone(reply)) discard(res.stream)
         else reply.send(res.stream)
       })
       return
@@ -527,14 +533,14 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       settle(state, { kind: 'entry', entry: cached }, written)
       const personal = headers['set-cookie'] === undefined ? undefined : { 'set-cookie': headers['set-cookie'] }
       within(written, WRITE_HOLD_MS, undefined).then(() => {
-        if (gone(request, reply)) return
+        if (gone(reply)) return
         clearHeaders(reply)
         serveStored(request, reply, cached, 'fwd=stale; fwd-status=304', 'HIT', personal)
       })
       return
     }
     if (stale !== undefined && ERROR_STATUSES.has(status) && staleIfErrorAllowed(stale.fresh, request.headers, options)) {
-      res.stream.destroy()
+      discard(res.stream)
       settle(state, { kind: 'entry', entry: stale })
       clearHeaders(reply)
       serveStored(request, reply, stale, `fwd=stale; fwd-status=${status}`, 'HIT')
