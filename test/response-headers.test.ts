@@ -13,8 +13,12 @@ test('Set-Cookie is always an array of strings', (t) => {
 
 test('singletons: equal repeats collapse, Age keeps its first value, conflicting validators are dropped', (t) => {
   const out = normalizeResponseHeaders({
-    'content-length': ['5', '5'], age: ['7200', '0'], etag: ['"a"', '"b"'], 'last-modified': ['Mon, 01 Jan 2024 00:00:00 GMT', 'Tue, 02 Jan 2024 00:00:00 GMT'],
-    location: ['/a', '/b'], date: ['Mon, 01 Jan 2024 00:00:00 GMT', 'x']
+    'content-length': ['5', '5'],
+    age: ['7200', '0'],
+    etag: ['"a"', '"b"'],
+    'last-modified': ['Mon, 01 Jan 2024 00:00:00 GMT', 'Tue, 02 Jan 2024 00:00:00 GMT'],
+    location: ['/a', '/b'],
+    date: ['Mon, 01 Jan 2024 00:00:00 GMT', 'x']
   } as never)
   t.assert.deepEqual(out, { 'content-length': '5', age: '7200', location: '/a', date: 'Mon, 01 Jan 2024 00:00:00 GMT' })
 })
