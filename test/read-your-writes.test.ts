@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { startOrigin } from './helpers/origin.ts'
-import { startPm2App } from './helpers/pm2.ts'
+import { requestsLoggedBy, startPm2App } from './helpers/pm2.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { requestHead, send, type RawResponse } from './helpers/raw-http.ts'
 
 // Read-your-writes through two PM2 workers: once a client has the response of a request
@@ -35,7 +36,7 @@ test(`read-your-writes through 2 PM2 workers: ${PAIRS} each of POSTâ†’GET, PUTâ†
   const paths = ['/rw/post', '/rw/put', '/rw/delete', '/rw/revalidate']
   const origin = await startOrigin(Object.fromEntries(paths.map((path) => [path, resource])))
   t.after(() => origin.close())
-  const app = await startPm2App(t, { WORKERS: '2', LOG_LEVEL: 'warn' })
+  const app = await startPm2App(t, { WORKERS: '2', LOG_LEVEL: 'info' }) // info: one line per request, to see both workers served
   const before = await app.workers()
 
   const get = async (path: string, headers: Array<[string, string]> = []): Promise<RawResponse> =>
@@ -80,6 +81,14 @@ test(`read-your-writes through 2 PM2 workers: ${PAIRS} each of POSTâ†’GET, PUTâ†
   const counts = Object.entries(stale).map(([kind, list]) => `${kind} ${list.length}/${PAIRS}`).join(', ')
   t.diagnostic(`${PAIRS * paths.length} pairs in ${elapsed} ms; stale GETs after the write: ${counts}; stale primes (GET after the previous pair): ${primedStale.length}; origin saw ${origin.requests.length}`)
   const after = await app.workers()
+  // Both workers answered: the pairs really crossed processes.
+  let served = before.map(() => 0)
+  for (let round = 0; round < 50 && served.some((n) => n === 0); round++) {
+    served = before.map((p) => requestsLoggedBy(p.pm2_env.pm_out_log_path, p.pid))
+    if (served.some((n) => n === 0)) await sleep(100) // PM2 writes the logs asynchronously
+  }
+  t.diagnostic(`requests logged per worker: ${served.join(', ')}`)
+  t.assert.equal(served.every((n) => n > 0), true, `one worker served nothing: ${served.join(', ')}`)
 
   t.assert.deepEqual(failed.slice(0, 10), [], 'every write and revalidation succeeded')
   for (const [kind, list] of Object.entries(stale)) {
