@@ -40,6 +40,19 @@ interface Parsed {
   complete: boolean
 }
 
+/** Header lines as lower-case names; a repeated field's values joined with ', '. */
+export function parseFields (lines: string[]): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const line of lines) {
+    const colon = line.indexOf(':')
+    if (colon <= 0) continue
+    const name = line.slice(0, colon).trim().toLowerCase()
+    const value = line.slice(colon + 1).trim()
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`
+  }
+  return headers
+}
+
 /** Parses the first final (non-1xx) response in `data`, as far as it goes. */
 export function parseResponse (data: Buffer, head = false): Parsed | undefined {
   let offset = 0
@@ -50,14 +63,7 @@ export function parseResponse (data: Buffer, head = false): Parsed | undefined {
     const match = /^HTTP\/\d\.\d (\d{3})/.exec(lines[0])
     if (match === null) return { status: -1, headers: {}, body: Buffer.alloc(0), complete: true }
     const status = Number(match[1])
-    const headers: Record<string, string> = {}
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':')
-      if (colon <= 0) continue
-      const name = line.slice(0, colon).trim().toLowerCase()
-      const value = line.slice(colon + 1).trim()
-      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`
-    }
+    const headers = parseFields(lines.slice(1))
     const bodyStart = end + 4
     if (status >= 100 && status < 200 && status !== 101) {
       offset = bodyStart

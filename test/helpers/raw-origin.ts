@@ -1,4 +1,5 @@
 import net, { type AddressInfo } from 'node:net'
+import { parseFields } from './raw-http.ts'
 
 /** One request as the raw origin read it off the socket. */
 export interface RawOriginRequest {
@@ -104,14 +105,7 @@ export async function startRawOrigin (handler: RawOriginHandler): Promise<RawOri
       }
       const lines = buffer.subarray(0, end).toString('latin1').split('\r\n')
       const [method = '', url = ''] = lines[0].split(' ')
-      const headers: Record<string, string> = {}
-      for (const line of lines.slice(1)) {
-        const colon = line.indexOf(':')
-        if (colon <= 0) continue
-        const name = line.slice(0, colon).trim().toLowerCase()
-        const value = line.slice(colon + 1).trim()
-        headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`
-      }
+      const headers = parseFields(lines.slice(1))
       const length = Number(headers['content-length'] ?? 0)
       if (buffer.length < end + 4 + length) return
       const body = buffer.subarray(end + 4, end + 4 + length)
