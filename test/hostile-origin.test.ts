@@ -211,3 +211,30 @@ for (const status of ['999 Odd', '600 Odd', '000 Zero']) {
     t.assert.equal(after.status, 502, 'the next request is answered too')
   })
 }
+
+const CUT_OFF: Record<string, RawAnswer> = {
+  'reset right after the head': { parts: [rawHead('HTTP/1.1 200 OK', [['Cache-Control', 'public, max-age=600'], ['Content-Length', '2000']])], end: 'reset' },
+  'close right after the head': { parts: [rawHead('HTTP/1.1 200 OK', [['Cache-Control', 'public, max-age=600'], ['Content-Length', '2000']])], end: 'close' },
+  'close inside the first chunk': { parts: [rawHead('HTTP/1.1 200 OK', [['Cache-Control', 'public, max-age=600'], ['Transfer-Encoding', 'chunked']]), Buffer.from('200\r\nabc')], end: 'close' }
+}
+
+for (const [name, cut] of Object.entries(CUT_OFF)) {
+  test(`an origin that breaks off (${name}): a clean 502 without the origin's caching headers, or a cut-off response; nothing stored`, async (t) => {
+    let healed = false
+    const { port, origin } = await inProcess(t, () => healed ? answer('200 OK', [['Cache-Control', 'no-store']], 'healed') : cut)
+    const res = await send(port, rawGet(`/${origin.host}/cut`), { timeoutMs: 5000, closeWaitMs: 200 })
+    const shown = JSON.stringify(res.raw.toString('latin1').slice(0, 400))
+    t.assert.equal(res.timedOut, false, shown)
+    if (res.status === 200) {
+      t.assert.equal(res.truncated && res.closed, true, `a 200 must be visibly cut off: ${shown}`)
+    } else {
+      t.assert.equal(res.status, 502, `a proxy error for an upstream failure is 502: ${shown}`)
+      t.assert.equal(typeof json(res)?.error, 'string', shown)
+      // An error page carrying the origin's "public, max-age=600" would be cached downstream.
+      t.assert.equal(res.headers['cache-control'], undefined, `the error carries the origin's Cache-Control: ${shown}`)
+    }
+    healed = true
+    const after = await send(port, rawGet(`/${origin.host}/cut`), { timeoutMs: 5000 })
+    t.assert.equal(after.text, 'healed', 'the broken response was not stored')
+  })
+}
