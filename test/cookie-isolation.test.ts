@@ -47,7 +47,7 @@ async function cookieOrigin (t: { after: (fn: () => Promise<void>) => void }, ca
 
 // With CACHE_SET_COOKIE=false no cookie is ever shared. (With true the operator chose to
 // store and replay responses that carry Set-Cookie, so only "never twice" is asserted there.)
-test('CACHE_SET_COOKIE=false: a 304 carrying Set-Cookie reaches only the client that caused the revalidation, once; later hits never carry it', async (t) => {
+test('CACHE_SET_COOKIE=false: a 304 carrying Set-Cookie reaches only the client that caused the revalidation, once; later hits never carry it', { timeout: 20_000 }, async (t) => {
   const clock = fakeClock(t)
   const { origin, issued } = await cookieOrigin(t, 'max-age=60', 304, 50)
   const app = await testApp(t, { CACHE_SET_COOKIE: 'false' })
@@ -70,7 +70,7 @@ test('CACHE_SET_COOKIE=false: a 304 carrying Set-Cookie reaches only the client 
   t.assert.equal(origin.requests.length, 2)
 })
 
-test('CACHE_SET_COOKIE=true: the client whose revalidation got a 304 with Set-Cookie gets the cookie once, never twice', async (t) => {
+test('CACHE_SET_COOKIE=true: the client whose revalidation got a 304 with Set-Cookie gets the cookie once, never twice', { timeout: 20_000 }, async (t) => {
   const clock = fakeClock(t)
   const { origin } = await cookieOrigin(t, 'max-age=60', 304)
   const app = await testApp(t, { CACHE_SET_COOKIE: 'true' })
@@ -86,7 +86,7 @@ test('CACHE_SET_COOKIE=true: the client whose revalidation got a 304 with Set-Co
 })
 
 for (const refresh of [304, 200] as const) {
-  test(`CACHE_SET_COOKIE=false: a stale-while-revalidate refresh whose ${refresh} carries Set-Cookie hands the cookie to nobody`, async (t) => {
+  test(`CACHE_SET_COOKIE=false: a stale-while-revalidate refresh whose ${refresh} carries Set-Cookie hands the cookie to nobody`, { timeout: 20_000 }, async (t) => {
     const clock = fakeClock(t)
     const { origin, issued } = await cookieOrigin(t, 'max-age=60, stale-while-revalidate=600', refresh)
     const app = await testApp(t, { CACHE_SET_COOKIE: 'false' })

@@ -13,6 +13,7 @@ import { requestHead, send, type RawResponse } from './helpers/raw-http.ts'
 const PAIRS = Number(process.env.RYW_PAIRS ?? 100)
 const PRIMES = 3 // GETs before each write: the entry gets into both workers' memory tiers
 const TIMEOUT_MS = 5000
+const BUDGET_MS = 150_000 // the pairs stop here even if the proxy hangs on every request
 
 /** The origin's current version of each path; GET answers it cacheably, a write bumps it. */
 const versions = new Map<string, number>()
@@ -54,7 +55,7 @@ test(`read-your-writes through 2 PM2 workers: ${PAIRS} each of POSTâ†’GET, PUTâ†
   for (const path of paths) {
     const kind = path.slice('/rw/'.length)
     stale[kind] = []
-    for (let pair = 0; pair < PAIRS; pair++) {
+    for (let pair = 0; pair < PAIRS && Date.now() - started < BUDGET_MS; pair++) {
       // Prime: the current version is cached, in both workers' memory tiers.
       for (let i = 0; i < PRIMES; i++) {
         const res = await get(path)
@@ -78,6 +79,7 @@ test(`read-your-writes through 2 PM2 workers: ${PAIRS} each of POSTâ†’GET, PUTâ†
     }
   }
   const elapsed = Date.now() - started
+  t.assert.equal(elapsed < BUDGET_MS, true, `the pairs did not finish within ${BUDGET_MS} ms`)
   const counts = Object.entries(stale).map(([kind, list]) => `${kind} ${list.length}/${PAIRS}`).join(', ')
   t.diagnostic(`${PAIRS * paths.length} pairs in ${elapsed} ms; stale GETs after the write: ${counts}; stale primes (GET after the previous pair): ${primedStale.length}; origin saw ${origin.requests.length}`)
   const after = await app.workers()
