@@ -35,6 +35,7 @@ interface SharedHead {
   headers: StoredHeaders
   vary: string[] | undefined
   storeKey: string
+  epoch: number
 }
 
 type Outcome = FlightOutcome<SharedHead, Cached>
@@ -50,6 +51,8 @@ interface CacheState {
   stale?: Cached
   /** The URL has variants, but none for this request. */
   varyMiss?: boolean
+  /** The stamp of the URL's Vary index, when it has one (see vary.ts). */
+  epoch?: number
   /** The flight this request leads, and whether it holds the cross-process lease. */
   flight?: Flight<SharedHead, Cached>
   lease?: boolean
@@ -182,12 +185,13 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   /** Finds the stored response for a request, following the URL's Vary index to its variant. */
-  async function find (key: string, headers: IncomingHttpHeaders, skipMemory = false): Promise<{ cached?: Cached, storeKey: string, varyMiss?: boolean }> {
+  async function find (key: string, headers: IncomingHttpHeaders, skipMemory = false): Promise<{ cached?: Cached, storeKey: string, varyMiss?: boolean, epoch?: number }> {
     const found = await lookup(key, skipMemory)
     if (found?.entry.vary === undefined) return { cached: found, storeKey: key }
-    const storeKey = variantKey(key, found.entry.vary, headers)
+    const epoch = found.entry.responseTime
+    const storeKey = variantKey(key, found.entry.vary, headers, epoch)
     const cached = await lookup(storeKey, skipMemory)
-    return { cached, storeKey, varyMiss: cached === undefined }
+    return { cached, storeKey, varyMiss: cached === undefined, epoch }
   }
 
   function put (key: string, cached: Cached, size: number, encoded: Buffer, expiresAt: number | undefined): Promise<void> {
@@ -196,11 +200,11 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   /** Stores a response (and the Vary index of its URL when it varies). Resolves when written. */
-  function save (key: string, storeKey: string, entry: CacheEntry): { cached: Cached, written: Promise<void> } {
+  function save (key: string, storeKey: string, entry: CacheEntry, epoch = entry.responseTime): { cached: Cached, written: Promise<void> } {
     const cached = prepare(entry)
     const writes: Array<Promise<void>> = []
     if (entry.vary !== undefined && storeKey !== key) {
-      const index: CacheEntry = { url: entry.url, status: 0, headers: {}, requestTime: entry.requestTime, responseTime: entry.responseTime, vary: entry.vary, body: Buffer.alloc(0) }
+      const index: CacheEntry = { url: entry.url, status: 0, headers: {}, requestTime: epoch, responseTime: epoch, vary: entry.vary, body: Buffer.alloc(0) }
       const encodedIndex = encodeEntry(index)
       writes.push(put(key, prepare(index), encodedIndex.length, encodedIndex, undefined))
     }
@@ -285,7 +289,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     }
     if (outcome.kind !== 'response') return false
     const { head } = outcome
-    if (head.vary !== undefined && variantKey(state.key, head.vary, request.headers) !== head.storeKey) return false
+    if (head.vary !== undefined && variantKey(state.key, head.vary, request.headers, head.epoch) !== head.storeKey) return false
     const body = outcome.body.subscribe()
     if (body === undefined) return false
     reply.code(head.status).headers(head.headers)
@@ -365,8 +369,9 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
           invalidate(key) // the origin no longer lets this be cached
           return
         }
-        const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers)
-        await save(state.key, storeKey, { url: url.href, status: res.statusCode, headers: headersToStore(resHeaders), requestTime, responseTime, vary, body: Buffer.concat(chunks, size) }).written
+        const epoch = state.epoch ?? responseTime
+        const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers, epoch)
+        await save(state.key, storeKey, { url: url.href, status: res.statusCode, headers: headersToStore(resHeaders), requestTime, responseTime, vary, body: Buffer.concat(chunks, size) }, epoch).written
       } finally {
         await store.releaseLease(key)
       }
@@ -385,7 +390,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (headers.authorization !== undefined || store.changedElsewhere()) return undefined
     let cached = memory.get(key)
     if (cached?.entry.vary !== undefined) {
-      const variant = variantKey(key, cached.entry.vary, headers)
+      const variant = variantKey(key, cached.entry.vary, headers, cached.entry.responseTime)
       cached = memory.get(variant)
       if (cached !== undefined) store.touch(variant)
     } else if (cached !== undefined) {
@@ -427,6 +432,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const found = await find(key, headers)
     state.storeKey = found.storeKey
     state.varyMiss = found.varyMiss
+    state.epoch = found.epoch
     const authorized = headers.authorization !== undefined
     // RFC 9111 §3.5: a request with Authorization reuses only responses that allow it.
     if (found.cached !== undefined && (!authorized || allowsAuthorized(found.cached.entry.headers))) {
@@ -564,19 +570,20 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     }
     passes.delete(state.key)
     const vary = varyNames(headers.vary) as string[] | undefined
-    const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers)
-    const storedHeaders = headersToStore(headers)
     const responseTime = Date.now()
+    const epoch = state.epoch ?? responseTime
+    const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers, epoch)
+    const storedHeaders = headersToStore(headers)
     const body = new BodyBroadcast(res.stream, config.maxEntryBytes, (whole) => {
       if (whole === undefined || (declared !== undefined && whole.length !== declared)) {
         settle(state, { kind: 'alone' })
         return undefined
       }
-      const { cached, written } = save(state.key, storeKey, { url: url.href, status, headers: storedHeaders, requestTime: state.requestTime, responseTime, vary, body: whole })
+      const { cached, written } = save(state.key, storeKey, { url: url.href, status, headers: storedHeaders, requestTime: state.requestTime, responseTime, vary, body: whole }, epoch)
       settle(state, { kind: 'entry', entry: cached }, written)
       return written
     }, WRITE_HOLD_MS)
-    state.flight?.resolve({ kind: 'response', head: { status, headers: storedHeaders, vary, storeKey }, body })
+    state.flight?.resolve({ kind: 'response', head: { status, headers: storedHeaders, vary, storeKey, epoch }, body })
     reply.header('cache-status', appendCacheStatus(headers['cache-status'], `${fwd}; stored`))
     const mine = body.subscribe() as Readable
     body.start()
