@@ -104,7 +104,10 @@ function summary (path: string, run: BurstRun, origin: Origin): string {
   const hits = run.responses.filter((r) => r.headers['x-cache'] === 'HIT').length
   const times = run.responses.map((r) => r.elapsedMs).sort((a, b) => a - b)
   const latency = `latency min/median/max ${times[0]}/${times[times.length >> 1]}/${times[times.length - 1]} ms`
-  return `${path}: ${run.responses.length} requests in ${run.durations.length} bursts (${run.durations.join('/')} ms), ${latency}, ${hits} hits, origin saw ${origin.hits(path)}`
+  const statuses = new Map<number, number>()
+  for (const res of run.responses) statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
+  const histogram = [...statuses].map(([status, n]) => `${status}:${n}`).join(' ')
+  return `${path}: ${run.responses.length} requests (${histogram}) in ${run.durations.length} bursts (${run.durations.join('/')} ms), ${latency}, ${hits} hits, origin saw ${origin.hits(path)}`
 }
 
 interface Kind {
@@ -119,7 +122,7 @@ interface Kind {
   /** Whether one answer is right. */
   ok: (res: RawResponse, i: number) => boolean
   /** Further checks on the whole run (origin hits as HTTP allows, latency). */
-  check?: (run: BurstRun, ctx: Context, startHits: number, firstBurstHits: number) => string[]
+  check?: (run: BurstRun, ctx: Context, startHits: number, perBurst: number[]) => string[]
   /** The body the request after the bursts must get (the origin healed), when known. */
   after?: string
 }
@@ -167,9 +170,12 @@ const KINDS: Kind[] = [
     path: '/vary',
     headers: (i) => [['Accept-Language', LANGS[i % 2]]],
     ok: (res, i) => res.status === 200 && res.text === `lang ${LANGS[i % 2]}`,
-    check: (_run, { origin }, start, firstBurst) => {
-      const later = origin.hits('/vary') - start - firstBurst
-      return later === 0 ? [] : [`${later} origin requests after the first burst (${firstBurst} in it)`]
+    // A variant another worker stored a moment ago may still be on its way: a few misses
+    // after the first burst are allowed (2 variants × 2 workers), none in the last one.
+    check: (_run, _ctx, _start, perBurst) => {
+      const later = perBurst.slice(1).reduce((a, b) => a + b, 0)
+      const last = perBurst[perBurst.length - 1]
+      return [...(later <= 4 ? [] : [`${later} origin requests after the first burst (${perBurst[0]} in it)`]), ...(last === 0 ? [] : [`${last} origin requests in the last burst`])]
     }
   },
   {
@@ -209,10 +215,11 @@ const KINDS: Kind[] = [
   { name: 'slow 2 s (no-store): bursts take about 2 s, not 50 × 2 s', path: '/slow', minMs: 60_000, maxBursts: 2, ok: (res) => res.status === 200 && res.text === BODY, check: notSerialised(SLOW_MS), after: 'healed /slow' },
   { name: 'HEAD: every client gets the head without a body', path: '/head', method: 'HEAD', ok: (res) => res.status === 200 && res.raw.toString('latin1').endsWith('\r\n\r\n') && !res.truncated },
   {
-    name: 'Range: every client gets exactly its bytes',
+    name: 'Range: every client gets exactly its bytes (or, as RFC 9110 §14.2 allows, the whole body)',
     path: '/range',
     headers: () => [['Range', 'bytes=10-19']],
-    ok: (res) => res.status === 206 && res.text === BODY.slice(10, 20) && res.headers['content-range'] === `bytes 10-19/${BODY.length}`
+    ok: (res) => (res.status === 206 && res.text === BODY.slice(10, 20) && res.headers['content-range'] === `bytes 10-19/${BODY.length}`) ||
+      (res.status === 200 && res.text === BODY)
   }
 ]
 
@@ -227,16 +234,18 @@ test('concurrency stress: bursts of 50 identical requests per response kind thro
     await t.test(kind.name, async (t) => {
       await kind.before?.(ctx)
       const startHits = origin.hits(kind.path)
-      let firstBurstHits = -1 // origin requests by the end of the first burst (read as the second starts)
+      // Origin requests so far, read as each burst starts.
+      const marks: number[] = []
       const headers = (i: number): Array<[string, string]> => {
-        if (i === 50) firstBurstHits = origin.hits(kind.path) - startHits
+        if (i % 50 === 0) marks.push(origin.hits(kind.path) - startHits)
         return kind.headers?.(i) ?? []
       }
       const run = await bursts(app.port, `/${origin.host}${kind.path}`, { method: kind.method, headers, minMs: kind.minMs, maxBursts: kind.maxBursts })
       overrides.delete(kind.path)
-      if (firstBurstHits === -1) firstBurstHits = origin.hits(kind.path) - startHits
-      t.diagnostic(`${summary(kind.path, run, origin)} (${firstBurstHits} in the first burst)`)
-      const found = [...problems(run, kind.ok).slice(0, 5), ...(kind.check?.(run, ctx, startHits, firstBurstHits) ?? []), ...await followUp(ctx, kind.path, kind.after)]
+      marks.push(origin.hits(kind.path) - startHits)
+      const perBurst = marks.slice(1).map((n, i) => n - marks[i])
+      t.diagnostic(`${summary(kind.path, run, origin)}; per burst ${perBurst.join('/')}`)
+      const found = [...problems(run, kind.ok).slice(0, 5), ...(kind.check?.(run, ctx, startHits, perBurst) ?? []), ...await followUp(ctx, kind.path, kind.after)]
       t.assert.deepEqual(found, [])
     })
   }
