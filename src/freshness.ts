@@ -45,9 +45,9 @@ export function freshnessLifetime (status: number, headers: StoredHeaders, dateM
     // RFC 9111 §5.3: an invalid Expires (e.g. "0") means already expired.
     return at === undefined ? 0 : Math.max(0, (at - dateMs) / 1000)
   }
-  // RFC 9111 §4.2.2: heuristic freshness, only for heuristically cacheable statuses.
   const lastModified = header(headers, 'last-modified')
-  if (lastModified !== undefined && HEURISTIC_STATUSES.has(status) && !('no-cache' in cc)) {
+  // RFC 9111 §4.2.2: for heuristically cacheable statuses, and for any status marked public.
+  if (lastModified !== undefined && (HEURISTIC_STATUSES.has(status) || 'public' in cc) && !('no-cache' in cc)) {
     const modified = parseHttpDate(lastModified)
     if (modified !== undefined && dateMs > modified) {
       return Math.min(((dateMs - modified) / 1000) * 0.1, options.heuristicMaxSeconds)

@@ -39,6 +39,7 @@ test('heuristic freshness: 10% of the age since Last-Modified, capped, only for 
   t.assert.equal(freshnessLifetime(404, { 'last-modified': oneHourAgo }, now, options), 360)
   t.assert.equal(freshnessLifetime(302, { 'last-modified': oneHourAgo }, now, options), 0)
   t.assert.equal(freshnessLifetime(500, { 'last-modified': oneHourAgo }, now, options), 0)
+  t.assert.equal(freshnessLifetime(500, { 'last-modified': oneHourAgo, 'cache-control': 'public' }, now, options), 360, 'public: any status (§4.2.2)')
   t.assert.equal(freshnessLifetime(200, {}, now, options), 0)
 })
 
