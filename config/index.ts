@@ -16,6 +16,8 @@ export interface Config {
   heuristicMaxSeconds: number
   staleWhileRevalidateSeconds: number
   staleIfErrorSeconds: number
+  /** How long past staleness an entry answers when the origin cannot be reached (refused, reset, timeout). */
+  staleOnErrorSeconds: number
   cacheSetCookie: boolean
   /** How long a URL whose response could not be stored goes straight to the origin (hit-for-pass). */
   hitForPassSeconds: number
@@ -167,6 +169,7 @@ export function loadConfig (env: Env = process.env): Config {
     heuristicMaxSeconds: integer(env, 'HEURISTIC_MAX_SECONDS', 86_400, 0),
     staleWhileRevalidateSeconds: integer(env, 'STALE_WHILE_REVALIDATE_SECONDS', 0, 0),
     staleIfErrorSeconds: integer(env, 'STALE_IF_ERROR_SECONDS', 0, 0),
+    staleOnErrorSeconds: integer(env, 'STALE_ON_ERROR_SECONDS', 300, 0),
     cacheSetCookie: boolean(env, 'CACHE_SET_COOKIE', false),
     hitForPassSeconds: integer(env, 'HIT_FOR_PASS_SECONDS', 30, 0, 86_400),
     allowPrivateUpstreams: boolean(env, 'ALLOW_PRIVATE_UPSTREAMS', false),

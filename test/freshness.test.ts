@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import { evaluateReuse, freshness, freshnessLifetime, currentAge, staleIfErrorAllowed, type FreshnessOptions } from '../src/freshness.ts'
 
-const options: FreshnessOptions = { heuristicMaxSeconds: 3600, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 0 }
+const options: FreshnessOptions = { heuristicMaxSeconds: 3600, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 0, staleOnErrorSeconds: 0 }
 const now = Date.parse('2026-01-01T12:00:00Z')
 const date = new Date(now).toUTCString()
 
