@@ -6,6 +6,7 @@ export const UpstreamTimeout = createError<[string, number]>('CPX_UPSTREAM_TIMEO
 export const UpstreamForbidden = createError<[string]>('CPX_UPSTREAM_FORBIDDEN', '%s', 403)
 export const LoopDetected = createError<[string]>('CPX_LOOP_DETECTED', '%s', 508)
 export const ClientForbidden = createError<[string]>('CPX_CLIENT_FORBIDDEN', 'client %s is not allowed to use this proxy (ALLOW_CLIENTS)', 403)
+export const NotFound = createError<[string]>('CPX_NOT_FOUND', '%s', 404)
 export const CredentialsRequired = createError('CPX_CREDENTIALS_REQUIRED', 'valid proxy credentials are required', 401)
 export const ProxyCredentialsRequired = createError('CPX_PROXY_CREDENTIALS_REQUIRED', 'valid proxy credentials are required', 407)
 export const UrlTooLong = createError<[number]>('CPX_URL_TOO_LONG', 'the request target is longer than %d bytes', 414)
