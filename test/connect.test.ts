@@ -244,3 +244,16 @@ test('closing the app ends open tunnels instead of waiting for them', async (t) 
   for (const attempt of attempts) ok(t, await closed(attempt.socket.resume()))
   ok(t, await waitFor(() => echo.closedCount() === 2))
 })
+
+test('a tunnel outlives CLIENT_REQUEST_TIMEOUT_MS and KEEP_ALIVE_TIMEOUT_MS (they are for HTTP requests)', async (t) => {
+  const echo = await startEcho(t)
+  const proxy = await startProxy(t, { ...LOCAL, CLIENT_REQUEST_TIMEOUT_MS: '300', CLIENT_HEADERS_TIMEOUT_MS: '200', KEEP_ALIVE_TIMEOUT_MS: '100' })
+  const attempt = await sendConnect(proxy.port, echo.host)
+  t.after(() => attempt.socket.destroy())
+  const started = Date.now()
+  for (let i = 0; Date.now() - started < 1200 && i < 100; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    t.assert.equal(await echoed(attempt.socket, `beat ${i}`), `beat ${i}`)
+  }
+  t.assert.equal(attempt.socket.destroyed, false)
+})
