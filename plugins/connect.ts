@@ -127,7 +127,9 @@ async function connectPlugin (fastify: FastifyInstance, opts: ConnectOptions): P
     handle(req, socket, head, log).catch((error: unknown) => {
       const refused = error instanceof Refused ? error : new Refused(500, 'internal error')
       if (!(error instanceof Refused)) fastify.log.error({ err: error }, 'unexpected CONNECT error')
-      log({ target: (req.url ?? '').slice(0, 300), status: refused.status, reason: refused.message })
+      // A malformed target may carry credentials (`user:pw@host:443`): never log them.
+      const target = (req.url ?? '').slice(0, 300).replace(/^[^@]*@/, '<credentials>@')
+      log({ target, status: refused.status, reason: refused.message })
       if (!socket.destroyed) refuse(socket, refused)
     })
   })
