@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
@@ -13,7 +13,8 @@ import {
 } from '../src/freshness.ts'
 import { BodyBroadcast, Flights, within, type Flight, type FlightOutcome } from '../src/flight.ts'
 import { HitForPass } from '../src/hit-for-pass.ts'
-import { normalizeResponseHeaders } from '../src/response-headers.ts'
+import { normalizeResponseHeaders, single } from '../src/response-headers.ts'
+import { sliceStream } from '../src/range-slice.ts'
 import { UpstreamUnreachable } from '../src/errors.ts'
 import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
 import { MemoryTier } from '../src/memory-tier.ts'
@@ -88,7 +89,7 @@ declare module 'fastify' {
 const ERROR_STATUSES = new Set([500, 502, 503, 504])
 const ALONE = { kind: 'alone' } as const
 // Reasons that belong to one client's request, not to the URL: no hit-for-pass.
-const CLIENT_REASONS = new Set(['head', 'request-no-store', 'authorization', 'method'])
+const CLIENT_REASONS = new Set(['head', 'request-no-store', 'authorization', 'method', 'partial'])
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']
 const ERROR_LOG_INTERVAL_MS = 60_000
 const REMOTE_POLL_MS = 10
@@ -296,7 +297,33 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     reply.header('via', appendVia(head.headers.via))
     reply.header('cache-status', appendCacheStatus(head.headers['cache-status'], 'hit; detail=coalesced'))
     reply.header('x-cache', 'HIT')
-    reply.send(body)
+    if (!sendRanged(request, reply, head.status, head.headers, body, 'drain')) reply.send(body)
+    return true
+  }
+
+  /**
+   * Answers a Range request from a whole response while it streams (RFC 9110 §14): 206 with
+   * the slice, or 416. False when it cannot (not a 200, no Content-Length, no usable range):
+   * the whole 200 is then a valid answer too. After the slice the rest of `body` is read on
+   * (`drain`: it is being stored) or dropped (`drop`).
+   */
+  function sendRanged (request: FastifyRequest, reply: FastifyReply, status: number, headers: StoredHeaders, body: Readable, rest: 'drain' | 'drop'): boolean {
+    const raw = request.headers.range
+    const length = Number(headers['content-length'])
+    if (raw === undefined || request.method !== 'GET' || status !== 200 || headers['content-length'] === undefined || !Number.isSafeInteger(length)) return false
+    const range = evaluateRange(String(raw), request.headers['if-range'] as string | undefined, length, {
+      etag: single(headers.etag), lastModified: single(headers['last-modified']), date: single(headers.date)
+    })
+    if (range.kind === 'full') return false
+    const enough = rest === 'drain' ? () => { body.resume() } : () => { discard(body) }
+    reply.removeHeader('content-length')
+    if (range.kind === 'unsatisfiable') {
+      enough()
+      reply.code(416).header('content-range', range.contentRange).send()
+      return true
+    }
+    reply.code(206).header('content-range', range.contentRange).header('content-length', range.end - range.start + 1)
+      .send(sliceStream(body, range.start, range.end, enough))
     return true
   }
 
@@ -450,8 +477,10 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       return answered(reply.code(504).header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
         .send({ error: 'Gateway Timeout', message: 'not in cache and the request said only-if-cached' }))
     }
-    // Only plain GET and HEAD are merged: a range or an authorized request goes on its own.
-    if (authorized || headers.range !== undefined) return false
+    // Authorized requests go on their own. A GET with a Range leads or joins like any other:
+    // the whole response is fetched once, stored, and the range answered from it (as Varnish
+    // does), so a media player's second `Range: bytes=0-` is a hit.
+    if (authorized || (headers.range !== undefined && request.method !== 'GET')) return false
 
     const flight = flights.get(state.storeKey)
     if (flight !== undefined) return serveOutcome(request, reply, state, await within(flight.outcome, leaseMs, ALONE))
@@ -560,12 +589,14 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (reason === undefined && declared !== undefined && declared > config.maxEntryBytes) reason = 'too-large'
     // A body delimited only by the connection closing cannot be told from one cut off by a reset.
     if (reason === undefined && declared === undefined && /close/i.test(String(res.headers.connection ?? ''))) reason = 'unframed'
+    // The client's Range was taken off this request when it leads a flight or revalidates.
+    const rangeTaken = state.flight !== undefined || stale !== undefined
     if (reason !== undefined) {
       if (!CLIENT_REASONS.has(reason)) passes.add(state.key)
       settle(state, { kind: 'alone' })
       if (reason === 'unframed') reply.header('connection', 'close') // the client judges the end as we do
       reply.header('cache-status', appendCacheStatus(headers['cache-status'], `${fwd}; detail=${reason}`))
-      reply.send(res.stream)
+      if (!rangeTaken || !sendRanged(request, reply, status, headers, res.stream, 'drop')) reply.send(res.stream)
       return
     }
     passes.delete(state.key)
@@ -593,7 +624,36 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       reply.code(304).headers(notModifiedHeaders(headers)).send()
       return
     }
-    reply.send(mine)
+    if (request.headers.range !== undefined && headers['content-length'] === undefined && request.method === 'GET' && status === 200) {
+      sendRangedWhenComplete(request, reply, headers, mine)
+      return
+    }
+    if (!sendRanged(request, reply, status, headers, mine, 'drain')) reply.send(mine)
+  }
+
+  /** A Range request for a body of unknown length: read it whole (up to MAX_ENTRY_BYTES), then slice. */
+  function sendRangedWhenComplete (request: FastifyRequest, reply: FastifyReply, headers: StoredHeaders, body: Readable): void {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size <= config.maxEntryBytes) return
+      // Too large to hold: the whole 200 is a valid answer to a Range request as well.
+      body.off('data', onData)
+      body.pause()
+      const whole = new PassThrough()
+      for (const held of chunks) whole.write(held)
+      reply.send(body.pipe(whole))
+    }
+    body.on('data', onData)
+    body.once('error', (error) => { if (!reply.sent) reply.send(error) })
+    body.once('end', () => {
+      if (size > config.maxEntryBytes || reply.sent) return
+      const whole = Buffer.concat(chunks, size)
+      const withLength = { ...headers, 'content-length': String(size) }
+      if (!sendRanged(request, reply, 200, withLength, Readable.from([whole]), 'drop')) reply.header('content-length', size).send(whole)
+    })
   }
 
   /** RFC 9111 §4.4: a successful unsafe request invalidates its URL and same-origin Location/Content-Location. */
