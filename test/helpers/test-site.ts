@@ -1,5 +1,18 @@
-import { deflateSync, crc32 } from 'node:zlib'
+import { deflateSync } from 'node:zlib'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+
+// zlib.crc32 needs Node 20.15; the package supports 20.11.
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n
+  for (let k = 0; k < 8; k++) c = (c & 1) !== 0 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+  return c >>> 0
+})
+
+function crc32 (data: Buffer): number {
+  let c = 0xffffffff
+  for (const byte of data) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8)
+  return (c ^ 0xffffffff) >>> 0
+}
 
 /** A solid-colour RGB PNG of width × height (built here: no image files in the repo). */
 export function solidPng (width: number, height: number, rgb: [number, number, number]): Buffer {
