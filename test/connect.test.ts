@@ -257,3 +257,13 @@ test('a tunnel outlives CLIENT_REQUEST_TIMEOUT_MS and KEEP_ALIVE_TIMEOUT_MS (the
   }
   t.assert.equal(attempt.socket.destroyed, false)
 })
+
+test('ALLOW_CLIENTS applies to CONNECT when the proxy listens beyond loopback', async (t) => {
+  const echo = await startEcho(t)
+  const proxy = await startProxy(t, { ...LOCAL, HOST: '0.0.0.0', ALLOW_CLIENTS: '10.0.0.0/8' })
+  const attempt = await sendConnect(proxy.port, echo.host)
+  attempt.socket.destroy()
+  t.assert.equal(attempt.status, 403)
+  t.assert.match(JSON.parse(attempt.body).message, /client 127\.0\.0\.1 is not allowed .*ALLOW_CLIENTS/)
+  t.assert.equal(echo.sockets.length, 0)
+})
