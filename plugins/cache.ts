@@ -8,7 +8,7 @@ import { allowsAuthorized, headersToStore, mergeNotModified, notStorableReason, 
 import { notModified, notModifiedHeaders } from '../src/conditional.ts'
 import { decodeEntry, encodeEntry, type CacheEntry, type StoredHeaders } from '../src/entry.ts'
 import {
-  evaluateReuse, freshness, remainingSeconds, currentAge, requestDirectives, staleIfErrorAllowed, uselessAt,
+  evaluateReuse, freshness, remainingSeconds, currentAge, requestDirectives, staleIfErrorAllowed, staleOnErrorAllowed, uselessAt,
   type Freshness, type FreshnessOptions
 } from '../src/freshness.ts'
 import { BodyBroadcast, Flights, within, type Flight, type FlightOutcome } from '../src/flight.ts'
@@ -101,7 +101,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   const options: FreshnessOptions = {
     heuristicMaxSeconds: config.heuristicMaxSeconds,
     staleWhileRevalidateSeconds: config.staleWhileRevalidateSeconds,
-    staleIfErrorSeconds: config.staleIfErrorSeconds
+    staleIfErrorSeconds: config.staleIfErrorSeconds,
+    staleOnErrorSeconds: config.staleOnErrorSeconds
   }
   // A lease outlives any upstream request it covers; a dead holder's lease expires with it.
   const leaseMs = Math.min(config.upstreamTimeoutMs + 1000, 60_000)
@@ -673,7 +674,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   function onUpstreamError (request: FastifyRequest, reply: FastifyReply, error: Error): void {
     const state = request.cacheState
     if (reply.sent) return
-    if (state?.stale !== undefined && staleIfErrorAllowed(state.stale.fresh, request.headers, options)) {
+    if (state?.stale !== undefined && staleOnErrorAllowed(state.stale.fresh, request.headers, options)) {
       settle(state, { kind: 'entry', entry: state.stale })
       const code = (error as { upstreamCode?: string }).upstreamCode ?? 'error'
       clearHeaders(reply)
