@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { listen, json, send, get as rawGet, type RawResponse } from './helpers/raw-http.ts'
 import { startRawOrigin, rawHead, type RawAnswer, type RawOrigin } from './helpers/raw-origin.ts'
-import { hostileCases, type HostileCase } from './helpers/hostile-responses.ts'
+import { coverageGaps, hostileCases, type HostileCase } from './helpers/hostile-responses.ts'
 import { Random, seedFrom } from './helpers/random.ts'
 import { startPm2App } from './helpers/pm2.ts'
 import { testApp } from './helpers/app.ts'
@@ -76,6 +76,7 @@ function logText (path: string): string {
 test(`hostile origin through 2 PM2 workers: ≥ 2,000 responses, no restart, complete or clean 502/504, nothing poisoned stored (seed ${SEED})`, { timeout: 240_000 }, async (t) => {
   t.diagnostic(`HOSTILE_SEED=${SEED}`)
   const cases = hostileCases(SEED, CASES)
+  t.assert.deepEqual(coverageGaps(cases), [], `HOSTILE_SEED=${SEED}: kinds of hostile response no case exercises`)
   const origin: RawOrigin = await startRawOrigin((request) => {
     const c = caseOf(cases, request.url)
     if (c !== undefined) return c.answer

@@ -25,7 +25,7 @@ export interface HostileCase {
 export const CACHE_HEADERS = ['Cache-Control', 'Pragma', 'Expires', 'Age', 'Date', 'Last-Modified', 'ETag', 'Vary', 'Content-Length',
   'Content-Range', 'Location', 'Content-Location', 'Set-Cookie', 'Warning'] as const
 type CacheHeader = typeof CACHE_HEADERS[number]
-const MUTATIONS = ['duplicated', 'array', 'empty', 'huge', 'malformed'] as const
+export const MUTATIONS = ['duplicated', 'array', 'empty', 'huge', 'malformed'] as const
 
 const day = 86_400_000
 const httpDate = (offsetMs: number): string => new Date(Date.now() + offsetMs).toUTCString()
@@ -211,4 +211,14 @@ function otherCase (r: Random, index: number): HostileCase {
 export function hostileCases (seed: number, count: number): HostileCase[] {
   const r = new Random(seed)
   return Array.from({ length: count }, (_v, index) => (r.chance(0.65) ? headerCase(r, index) : otherCase(r, index)))
+}
+
+const OTHER_KINDS = ['100 then 200', '103 then 200', 'status 999', 'status 600', 'HTTP/1.1 0 ', 'HTTP/1.1 000 ', 'cl-te', 'two-cl', 'bad chunk size',
+  'early-close', 'early-close-chunked', 'reset', 'slow head', 'slow body', 'stall mid-body', 'gzip-garbage', 'close-delimited']
+
+/** The hostile kinds (each header × each mutation, and the other kinds) that no case in `cases` exercises. */
+export function coverageGaps (cases: HostileCase[]): string[] {
+  const labels = cases.map((c) => c.label)
+  const wanted = [...CACHE_HEADERS.flatMap((name) => MUTATIONS.map((kind) => `${name} ${kind}`)), ...OTHER_KINDS]
+  return wanted.filter((kind) => !labels.some((label) => label.includes(kind)))
 }
