@@ -15,7 +15,7 @@ import { BodyBroadcast, Flights, within, type Flight, type FlightOutcome } from 
 import { HitForPass } from '../src/hit-for-pass.ts'
 import { normalizeResponseHeaders, single } from '../src/response-headers.ts'
 import { sliceStream } from '../src/range-slice.ts'
-import { UpstreamUnreachable } from '../src/errors.ts'
+import { NotCached, UpstreamUnreachable } from '../src/errors.ts'
 import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
 import { MemoryTier } from '../src/memory-tier.ts'
 import { evaluateRange } from '../src/range.ts'
@@ -475,8 +475,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     }
     if ('only-if-cached' in requestDirectives(headers)) {
       // RFC 9111 §5.2.1.7
-      return answered(reply.code(504).header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
-        .send({ error: 'Gateway Timeout', message: 'not in cache and the request said only-if-cached' }))
+      return answered(reply.header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
+        .send(new NotCached()))
     }
     // Authorized requests go on their own. A GET with a Range leads or joins like any other:
     // the whole response is fetched once, stored, and the range answered from it (as Varnish
