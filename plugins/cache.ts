@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { cacheKey } from '../src/cache-key.ts'
-import { allowsAuthorized, headersToStore, mergeNotModified, notStorableReason, revalidationHeaders } from '../src/cache-policy.ts'
+import { allowsAuthorized, headersToStore, mergeNotModified, notStorableReason, revalidationHeaders, SAFE_METHODS } from '../src/cache-policy.ts'
 import { notModified, notModifiedHeaders } from '../src/conditional.ts'
 import { decodeEntry, encodeEntry, type CacheEntry, type StoredHeaders } from '../src/entry.ts'
 import {
@@ -556,7 +556,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       reply.header('cache-status', appendCacheStatus(headers['cache-status'], 'fwd=method'))
       // RFC 9111 §4.4; the client hears back only once no process can serve the old entry.
-      const invalidated = status >= 200 && status < 400 ? invalidateAfterUnsafe(url, headers) : Promise.resolve()
+      const invalidated = !SAFE_METHODS.has(request.method) && status >= 200 && status < 400 ? invalidateAfterUnsafe(url, headers) : Promise.resolve()
       within(invalidated, WRITE_HOLD_MS, undefined).then(() => {
         if (gone(reply)) discard(res.stream)
         else reply.send(res.stream)

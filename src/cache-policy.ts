@@ -13,6 +13,10 @@ export interface PolicyOptions {
   cacheSetCookie: boolean
 }
 
+// RFC 9110 §9.2.1 (and the WebDAV/QUERY specs): safe methods. Every other method, known or
+// not, invalidates the target URI on success (RFC 9111 §4.4).
+export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND', 'REPORT', 'SEARCH', 'QUERY'])
+
 // RFC 9110 §15.1: status codes that are heuristically cacheable.
 export const HEURISTIC_STATUSES = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501])
 // Final statuses whose semantics this cache implements (for must-understand, RFC 9111 §5.2.2.3).
