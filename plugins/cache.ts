@@ -678,7 +678,9 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   function onUpstreamError (request: FastifyRequest, reply: FastifyReply, error: Error): void {
     const state = request.cacheState
     if (reply.sent) return
-    if (state?.stale !== undefined && staleOnErrorAllowed(state.stale.fresh, request.headers, options)) {
+    // Only an origin that could not be reached may be stood in for; a refusal (403, 413) is ours.
+    const unreachable = [502, 503, 504].includes((error as { statusCode?: number }).statusCode ?? 0)
+    if (state?.stale !== undefined && unreachable && staleOnErrorAllowed(state.stale.fresh, request.headers, options)) {
       settle(state, { kind: 'entry', entry: state.stale })
       const code = (error as { upstreamCode?: string }).upstreamCode ?? 'error'
       clearHeaders(reply)
