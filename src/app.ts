@@ -5,6 +5,7 @@ import type { Resolver } from './address-guard.ts'
 import errorsPlugin from '../plugins/errors.ts'
 import requestLogPlugin from '../plugins/request-log.ts'
 import accessPlugin from '../plugins/access.ts'
+import pathBrowsingPlugin from '../plugins/path-browsing.ts'
 import upstreamPlugin from '../plugins/upstream.ts'
 import cachePlugin from '../plugins/cache.ts'
 import proxyPlugin from '../plugins/proxy.ts'
@@ -51,6 +52,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(errorsPlugin)
   await app.register(requestLogPlugin)
   await app.register(accessPlugin, { config })
+  await app.register(pathBrowsingPlugin, { config })
   await app.register(upstreamPlugin, { config, dispatcher: options.dispatcher, resolver: options.resolver })
   await app.register(cachePlugin, { config })
   await app.register(proxyPlugin, { config })

@@ -1,0 +1,87 @@
+/**
+ * Decisions of path-prefix browsing that depend on the request only: is the client a
+ * browser, must it be redirected (a root-relative request that slipped past the rewriter, a
+ * site opened without its trailing slash), and which request headers go upstream.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import { firstSegment, isPlausibleHost } from './plausible-host.ts'
+import { proxyPrefix, upstreamOf } from './proxy-path.ts'
+import { filterCookieHeader } from './site-cookies.ts'
+
+/**
+ * A browser is a client that sends Fetch Metadata (`Sec-Fetch-Mode`/`Sec-Fetch-Dest`: every
+ * current Chromium, Firefox and Safari, on localhost and HTTPS) or a `Mozilla/` User-Agent
+ * (what browsers send to non-secure hosts, where Fetch Metadata is left out). curl, wget,
+ * undici/fetch in Node and cache conformance clients send neither.
+ */
+export function isBrowser (headers: IncomingHttpHeaders): boolean {
+  if (headers['sec-fetch-mode'] !== undefined || headers['sec-fetch-dest'] !== undefined) return true
+  const agent = headers['user-agent']
+  return typeof agent === 'string' && /^Mozilla\/\d/.test(agent)
+}
+
+/** The upstream page a `Referer` names when it is a proxied page of this proxy (`host`). */
+export function refererUpstream (referer: string | undefined, host: string | undefined): URL | undefined {
+  if (referer === undefined || host === undefined) return undefined
+  let url: URL
+  try {
+    url = new URL(referer)
+  } catch {
+    return undefined
+  }
+  if (url.host !== host.toLowerCase() || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined
+  const path = url.pathname + url.search
+  if (!isPlausibleHost(firstSegment(path))) return undefined
+  return upstreamOf(path)
+}
+
+export interface Redirect {
+  status: 307 | 308
+  location: string
+}
+
+/**
+ * The redirect a path-prefix request needs, if any:
+ * - first segment not a plausible host and a Referer that is a proxied page: 307 (method and
+ *   body kept, RFC 9110 §15.4.8) to the same path under the Referer's site;
+ * - a browser opening a site without a path (`/127.0.0.1:23000`): 308 to `/127.0.0.1:23000/`,
+ *   so the page's relative links resolve under the site.
+ */
+export function pathRedirect (method: string, url: string, headers: IncomingHttpHeaders, browser: boolean): Redirect | undefined {
+  const segment = firstSegment(url)
+  if (segment === '') return undefined
+  if (isPlausibleHost(segment)) {
+    const rest = url.replace(/^\/+/, '').slice(segment.length)
+    if (browser && (method === 'GET' || method === 'HEAD') && (rest === '' || rest.startsWith('?'))) {
+      return { status: 308, location: `/${segment}/${rest}` }
+    }
+    return undefined
+  }
+  const from = refererUpstream(headers.referer, headers.host)
+  if (from === undefined) return undefined
+  return { status: 307, location: proxyPrefix(from) + (url.startsWith('/') ? url : `/${url}`) }
+}
+
+/**
+ * The request headers a browser's request to `upstream` carries upstream: only that site's
+ * cookies (see src/site-cookies.ts); Referer and Origin in the upstream's terms instead of
+ * this proxy's, and left out when they name no proxied page.
+ */
+export function upstreamBrowserHeaders (headers: IncomingHttpHeaders, upstream: URL): void {
+  const cookie = headers.cookie
+  if (cookie !== undefined) {
+    const kept = filterCookieHeader(Array.isArray(cookie) ? cookie.join('; ') : cookie, proxyPrefix(upstream))
+    if (kept === undefined) delete headers.cookie
+    else headers.cookie = kept
+  }
+  const from = refererUpstream(headers.referer, headers.host)
+  if (headers.referer !== undefined) {
+    if (from === undefined) delete headers.referer
+    else headers.referer = from.href
+  }
+  const origin = headers.origin
+  if (origin !== undefined && origin !== 'null' && headers.host !== undefined && /^https?:\/\//.test(origin) && origin.replace(/^https?:\/\//, '') === headers.host.toLowerCase()) {
+    if (from === undefined) delete headers.origin
+    else headers.origin = from.origin
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Maps upstream URLs to the path-prefix form this proxy serves them under, the inverse of
+ * src/upstream-url.ts:
+ *   http://example.com/a?b      <-> /example.com/a?b
+ *   http://127.0.0.1:8080/a     <-> /127.0.0.1:8080/a
+ *   https://example.com/a       <-> /https://example.com/a
+ * The default port of each scheme is left out, as URL does.
+ */
+import { parseUpstreamUrl } from './upstream-url.ts'
+
+/** The proxy prefix of an upstream origin: `/host[:port]` for http, `/https://host[:port]` for https. */
+export function proxyPrefix (url: URL): string {
+  return url.protocol === 'https:' ? `/https://${url.host}` : `/${url.host}`
+}
+
+/** The proxy path of an absolute http(s) URL (fragment kept: it never leaves the browser). */
+export function proxyPathOf (url: URL): string {
+  return proxyPrefix(url) + url.pathname + url.search + url.hash
+}
+
+/**
+ * Resolves `reference` (as written in a page, a CSS file or a header) against the upstream
+ * `base` and returns its proxy path; undefined when it must stay as written: empty,
+ * fragment-only, not http(s) (data:, blob:, javascript:, mailto:...) or unparsable.
+ */
+export function toProxyPath (reference: string, base: URL): string | undefined {
+  const trimmed = reference.trim()
+  if (trimmed === '' || trimmed.startsWith('#')) return undefined
+  let url: URL
+  try {
+    url = new URL(trimmed, base)
+  } catch {
+    return undefined
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined
+  return proxyPathOf(url)
+}
+
+/** The upstream URL named by a proxy path, or undefined when the path names none. */
+export function upstreamOf (path: string): URL | undefined {
+  try {
+    return parseUpstreamUrl(path)
+  } catch {
+    return undefined
+  }
+}
