@@ -16,8 +16,8 @@ export interface HtmlRewriteOptions {
   head?: string
 }
 
-// Attributes holding one URL, on any element (`xlink:href` keeps its prefix in the raw name).
-const URL_ATTRIBUTES = new Set(['href', 'xlink:href', 'src', 'action', 'formaction', 'poster', 'background', 'manifest', 'longdesc'])
+// Attributes holding one URL, on any element (`xlink:href` too: parse5 gives its name as `href`).
+const URL_ATTRIBUTES = new Set(['href', 'src', 'action', 'formaction', 'poster', 'background', 'manifest', 'longdesc'])
 const SRCSET_ATTRIBUTES = new Set(['srcset', 'imagesrcset'])
 
 /**
@@ -140,7 +140,8 @@ function rewriteAttributes (tag: StartTag, resolve: (reference: string) => strin
       continue
     }
     if (value !== attr.value) changed = true
-    kept.push(value === attr.value ? attr : { ...attr, value })
+    // parse5 splits the prefix off foreign attributes (`xlink:href`); the serializer writes `name` only.
+    kept.push({ ...attr, name: attr.prefix !== undefined && attr.prefix !== '' ? `${attr.prefix}:${name}` : name, value })
   }
   tag.attrs = kept
   return changed

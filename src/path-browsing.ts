@@ -20,6 +20,15 @@ export function isBrowser (headers: IncomingHttpHeaders): boolean {
   return typeof agent === 'string' && /^Mozilla\/\d/.test(agent)
 }
 
+/** A Host header as URL.host spells it (lower case, no default port). */
+function hostOf (host: string): string | undefined {
+  try {
+    return new URL(`http://${host}`).host
+  } catch {
+    return undefined
+  }
+}
+
 /** The upstream page a `Referer` names when it is a proxied page of this proxy (`host`). */
 export function refererUpstream (referer: string | undefined, host: string | undefined): URL | undefined {
   if (referer === undefined || host === undefined) return undefined
@@ -29,7 +38,7 @@ export function refererUpstream (referer: string | undefined, host: string | und
   } catch {
     return undefined
   }
-  if (url.host !== host.toLowerCase() || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined
+  if (url.host !== hostOf(host) || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined
   const path = url.pathname + url.search
   if (!isPlausibleHost(firstSegment(path))) return undefined
   return upstreamOf(path)
@@ -80,7 +89,7 @@ export function upstreamBrowserHeaders (headers: IncomingHttpHeaders, upstream: 
     else headers.referer = from.href
   }
   const origin = headers.origin
-  if (origin !== undefined && origin !== 'null' && headers.host !== undefined && /^https?:\/\//.test(origin) && origin.replace(/^https?:\/\//, '') === headers.host.toLowerCase()) {
+  if (origin !== undefined && origin !== 'null' && headers.host !== undefined && /^https?:\/\//.test(origin) && origin.replace(/^https?:\/\//, '') === hostOf(headers.host)) {
     if (from === undefined) delete headers.origin
     else headers.origin = from.origin
   }
