@@ -4,10 +4,17 @@
  * browser does). Every URL the browser would fetch or navigate to becomes a proxy path;
  * tags that need no change are copied byte for byte.
  */
-import { RewritingStream, type StartTag } from 'parse5-html-rewriting-stream'
+import { RewritingStream } from 'parse5-html-rewriting-stream'
 import { rewriteCss } from './css-rewrite.ts'
 import { rewriteRefresh } from './header-rewrite.ts'
 import { toProxyPath } from './proxy-path.ts'
+
+/** A start tag as parse5's SAX parser reports it. */
+export interface StartTag {
+  tagName: string
+  attrs: Array<{ name: string, value: string, prefix?: string, namespace?: string }>
+  selfClosing: boolean
+}
 
 export interface HtmlRewriteOptions {
   /** The upstream URL of the document. */

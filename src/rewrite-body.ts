@@ -5,9 +5,10 @@
  */
 import { Readable, Transform, pipeline } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
-import { RewritingStream, type StartTag } from 'parse5-html-rewriting-stream'
+import { TextDecoder } from 'node:util'
+import { RewritingStream } from 'parse5-html-rewriting-stream'
 import { rewriteCss } from './css-rewrite.ts'
-import { createHtmlRewriter } from './html-rewrite.ts'
+import { createHtmlRewriter, type StartTag } from './html-rewrite.ts'
 import { toProxyPath } from './proxy-path.ts'
 
 export type BodyKind = 'html' | 'css'

@@ -3,7 +3,7 @@
  * and site B (test/helpers/test-site.ts) browsed as `http://localhost:<proxy>/<host:port>/`.
  * Screenshots go to test-artifacts/.
  */
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
@@ -12,6 +12,9 @@ import pixelmatch from 'pixelmatch'
 import { buildApp } from '../src/app.ts'
 import { testConfig } from './helpers/app.ts'
 import { startTestSite, type SiteOrigin } from './helpers/test-site.ts'
+
+// Runs in the page (page.evaluate): the DOM, not Node.
+declare const document: { getElementById: (id: string) => { textContent: string | null } | null, fonts: { ready: Promise<unknown>, check: (font: string) => boolean } }
 
 const ARTIFACTS = 'test-artifacts'
 const VIEWPORT = { width: 800, height: 600 }
@@ -42,7 +45,7 @@ function cookieSet (text: string | null): string[] {
   return (text ?? '').split(';').map((c) => c.trim()).filter(Boolean).sort()
 }
 
-test('path-prefix browsing: renders like the site, stays in the proxy, isolates cookies, hits the cache', { timeout: 90_000 }, async (t) => {
+test('path-prefix browsing: renders like the site, stays in the proxy, isolates cookies, hits the cache', { timeout: 90_000 }, async (t: TestContext) => {
   mkdirSync(ARTIFACTS, { recursive: true })
   const site = await startTestSite()
   t.after(() => site.close())
@@ -93,7 +96,7 @@ test('path-prefix browsing: renders like the site, stays in the proxy, isolates 
   t.assert.ok(differing <= one.width * one.height * 0.002, `${differing} pixels differ (see ${ARTIFACTS}/path-mode-diff.png)`)
   if (site.realFont) {
     // The web font changed the rendering, so its loading through the proxy is what the comparison saw.
-    t.assert.notEqual(await page.evaluate(() => document.fonts.check('28px TestFont')), false)
+    t.assert.notEqual(await page.evaluate(() => document.fonts.check('bold 28px TestFont')), false)
   }
 
   // Links, redirects and the form land on the right page, still inside the proxy.

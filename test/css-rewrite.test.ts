@@ -1,11 +1,11 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { rewriteCss } from '../src/css-rewrite.ts'
 import { toProxyPath } from '../src/proxy-path.ts'
 
 const base = new URL('http://127.0.0.1:23000/css/site.css')
 const resolve = (reference: string): string | undefined => toProxyPath(reference, base)
 
-test('url() in every quoting and @import are rewritten', (t) => {
+test('url() in every quoting and @import are rewritten', (t: TestContext) => {
   const css = [
     "@import 'reset.css';",
     '@import url("/print.css") print;',
@@ -25,7 +25,7 @@ test('url() in every quoting and @import are rewritten', (t) => {
   ].join('\n'))
 })
 
-test('comments, strings, data: URLs and look-alikes are left alone', (t) => {
+test('comments, strings, data: URLs and look-alikes are left alone', (t: TestContext) => {
   const css = [
     '/* url(/commented.png) */',
     '.q::before { content: "url(/in-string.png)"; }',
@@ -38,7 +38,7 @@ test('comments, strings, data: URLs and look-alikes are left alone', (t) => {
   t.assert.equal(rewriteCss(css, resolve), css)
 })
 
-test('quotes in a rewritten URL cannot break out of the string', (t) => {
+test('quotes in a rewritten URL cannot break out of the string', (t: TestContext) => {
   const out = rewriteCss('.x{background:url(\'/a"b.png\')}', resolve)
   t.assert.equal(out, '.x{background:url("/127.0.0.1:23000/a%22b.png")}')
 })

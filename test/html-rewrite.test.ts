@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { Readable } from 'node:stream'
 import { gzipSync, brotliCompressSync } from 'node:zlib'
 import { createHtmlRewriter, rewriteSrcset } from '../src/html-rewrite.ts'
@@ -23,7 +23,7 @@ async function text (stream: Readable): Promise<string> {
   return Buffer.concat(parts).toString('utf8')
 }
 
-test('every fetched or navigated URL becomes a proxy path, split across any chunk boundary', async (t) => {
+test('every fetched or navigated URL becomes a proxy path, split across any chunk boundary', async (t: TestContext) => {
   const html = [
     '<!doctype html><html><head><meta charset="utf-8">',
     '<link rel="stylesheet" href="/css/site.css" integrity="sha384-abc" crossorigin>',
@@ -64,35 +64,35 @@ test('every fetched or navigated URL becomes a proxy path, split across any chun
   }
 })
 
-test('untouched markup is copied byte for byte', async (t) => {
+test('untouched markup is copied byte for byte', async (t: TestContext) => {
   const html = '<!DOCTYPE html>\n<P CLASS=x>Caf\u00e9 &eacute; <b>bold</b>\n<IMG ALT=\'q\'>'
   t.assert.equal(await rewrite(html), html)
 })
 
-test('<base href> moves into the proxy and becomes the base of later URLs', async (t) => {
+test('<base href> moves into the proxy and becomes the base of later URLs', async (t: TestContext) => {
   const out = await rewrite('<head><base href="http://127.0.0.2:23001/sub/"><base href="/ignored/"></head><img src="x.png">')
   t.assert.ok(out.includes('<base href="/127.0.0.2:23001/sub/">'), out)
   t.assert.ok(out.includes('<img src="/127.0.0.2:23001/sub/x.png">'), out)
 })
 
-test('markup for the head goes first in <head>, or before the first element', async (t) => {
+test('markup for the head goes first in <head>, or before the first element', async (t: TestContext) => {
   t.assert.equal(await rewrite('<!doctype html><html><head><title>t</title></head></html>', 3, '<i>X</i>'),
     '<!doctype html><html><head><i>X</i><title>t</title></head></html>')
   t.assert.equal(await rewrite('<p>hi</p>', 3, '<i>X</i>'), '<i>X</i><p>hi</p>')
 })
 
-test('a document that ends inside <style> keeps its rewritten sheet', async (t) => {
+test('a document that ends inside <style> keeps its rewritten sheet', async (t: TestContext) => {
   t.assert.equal(await rewrite('<style>a{background:url(/a.png)}', 5), '<style>a{background:url("/127.0.0.1:23000/a.png")}')
 })
 
-test('srcset candidates with commas inside URLs and descriptors', (t) => {
+test('srcset candidates with commas inside URLs and descriptors', (t: TestContext) => {
   const resolve = (r: string): string | undefined => toProxyPath(r, url)
   t.assert.equal(rewriteSrcset('a.png 1x,b.png 2x', resolve), '/127.0.0.1:23000/dir/a.png 1x,/127.0.0.1:23000/dir/b.png 2x')
   t.assert.equal(rewriteSrcset('data:image/png;base64,AA= 1x, /b,c.png 2x', resolve), 'data:image/png;base64,AA= 1x, /127.0.0.1:23000/b,c.png 2x')
   t.assert.equal(rewriteSrcset('  ', resolve), '  ')
 })
 
-test('compressed bodies in any charset come out as rewritten UTF-8', async (t) => {
+test('compressed bodies in any charset come out as rewritten UTF-8', async (t: TestContext) => {
   const latin1 = Buffer.from('<html><head><meta charset="iso-8859-1"></head><a href="/caf\u00e9">caf\u00e9</a>' + ' '.repeat(1100), 'latin1')
   t.assert.equal(sniffHtmlCharset(latin1), 'iso-8859-1')
   const out = await text(rewriteBody(gzipSync(latin1), { kind: 'html', url, contentEncoding: 'gzip', charset: undefined, maxCssChars: 1000 }) as Readable)
@@ -105,7 +105,7 @@ test('compressed bodies in any charset come out as rewritten UTF-8', async (t) =
   t.assert.equal(decoders('gzip, br')?.length, 2)
 })
 
-test('a corrupt gzip body ends the stream with an error instead of throwing', async (t) => {
+test('a corrupt gzip body ends the stream with an error instead of throwing', async (t: TestContext) => {
   const stream = rewriteBody(Buffer.from('not gzip at all'), { kind: 'html', url, contentEncoding: 'gzip', charset: 'utf-8', maxCssChars: 10 }) as Readable
   await t.assert.rejects(text(stream))
 })

@@ -1,10 +1,10 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { isBrowser, pathRedirect, refererUpstream, upstreamBrowserHeaders } from '../src/path-browsing.ts'
 import { siteTag } from '../src/site-cookies.ts'
 
 const CHROME = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0', 'sec-fetch-mode': 'navigate', host: 'localhost:8888' }
 
-test('browsers are told from other clients', (t) => {
+test('browsers are told from other clients', (t: TestContext) => {
   t.assert.equal(isBrowser(CHROME), true)
   t.assert.equal(isBrowser({ 'sec-fetch-dest': 'image' }), true)
   t.assert.equal(isBrowser({ 'user-agent': 'Mozilla/5.0 (Windows NT 10.0) Firefox/140.0' }), true)
@@ -12,7 +12,7 @@ test('browsers are told from other clients', (t) => {
   t.assert.equal(isBrowser({}), false)
 })
 
-test('a Referer names an upstream page only when it is a proxied page of this proxy', (t) => {
+test('a Referer names an upstream page only when it is a proxied page of this proxy', (t: TestContext) => {
   t.assert.equal(refererUpstream('http://localhost:8888/127.0.0.1:23000/dir/p?q', 'localhost:8888')?.href, 'http://127.0.0.1:23000/dir/p?q')
   t.assert.equal(refererUpstream('http://localhost:8888/https://example.com/x', 'LOCALHOST:8888')?.href, 'https://example.com/x')
   t.assert.equal(refererUpstream('http://localhost:8888/css/a.css', 'localhost:8888'), undefined)
@@ -21,7 +21,7 @@ test('a Referer names an upstream page only when it is a proxied page of this pr
   t.assert.equal(refererUpstream(undefined, 'localhost:8888'), undefined)
 })
 
-test('root-relative requests with a proxied Referer go to the Referer\'s site, method kept', (t) => {
+test('root-relative requests with a proxied Referer go to the Referer\'s site, method kept', (t: TestContext) => {
   const referer = 'http://localhost:8888/127.0.0.1:23000/dir/page.html'
   t.assert.deepEqual(pathRedirect('GET', '/api/data.json?x=1', { ...CHROME, referer }, true), { status: 307, location: '/127.0.0.1:23000/api/data.json?x=1' })
   t.assert.deepEqual(pathRedirect('POST', '/favicon.ico', { host: 'localhost:8888', referer: 'http://localhost:8888/https://site.example/' }, false),
@@ -30,7 +30,7 @@ test('root-relative requests with a proxied Referer go to the Referer\'s site, m
   t.assert.equal(pathRedirect('GET', '/127.0.0.2:23001/x', { ...CHROME, referer }, true), undefined) // a plausible host is never redirected
 })
 
-test('a browser opening a bare site gets its trailing slash; curl does not', (t) => {
+test('a browser opening a bare site gets its trailing slash; curl does not', (t: TestContext) => {
   t.assert.deepEqual(pathRedirect('GET', '/127.0.0.1:23000', CHROME, true), { status: 308, location: '/127.0.0.1:23000/' })
   t.assert.deepEqual(pathRedirect('GET', '/https://example.com?a=1', CHROME, true), { status: 308, location: '/https://example.com/?a=1' })
   t.assert.equal(pathRedirect('GET', '/127.0.0.1:23000', { 'user-agent': 'curl/8' }, false), undefined)
@@ -39,7 +39,7 @@ test('a browser opening a bare site gets its trailing slash; curl does not', (t)
   t.assert.equal(pathRedirect('GET', '/', CHROME, true), undefined)
 })
 
-test('upstream headers: the site\'s own cookies, Referer and Origin in upstream terms', (t) => {
+test('upstream headers: the site\'s own cookies, Referer and Origin in upstream terms', (t: TestContext) => {
   const upstream = new URL('http://127.0.0.1:23000/form')
   const headers: Record<string, string> = {
     ...CHROME,

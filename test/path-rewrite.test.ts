@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { gunzipSync, gzipSync } from 'node:zlib'
@@ -16,8 +16,13 @@ async function site () {
   return await startOrigin({
     '/page': (_req, res) => {
       res.writeHead(200, {
-        'content-type': 'text/html; charset=utf-8', 'content-encoding': 'gzip', 'content-length': html.length, etag: '"v1"',
-        'cache-control': 'max-age=60', 'content-security-policy': "default-src 'self'", link: '</s.css>; rel=preload; as=style'
+        'content-type': 'text/html; charset=utf-8',
+        'content-encoding': 'gzip',
+        'content-length': html.length,
+        etag: '"v1"',
+        'cache-control': 'max-age=60',
+        'content-security-policy': "default-src 'self'",
+        link: '</s.css>; rel=preload; as=style'
       })
       res.end(html)
     },
@@ -28,7 +33,7 @@ async function site () {
   })
 }
 
-test('curl and other non-browsers get the origin\'s bytes and headers untouched, miss and hit', async (t) => {
+test('curl and other non-browsers get the origin\'s bytes and headers untouched, miss and hit', async (t: TestContext) => {
   const origin = await site()
   t.after(() => origin.close())
   const app = await testApp(t)
@@ -50,7 +55,7 @@ test('curl and other non-browsers get the origin\'s bytes and headers untouched,
   t.assert.equal((await app.inject({ url: `/${origin.host}`, headers: CURL })).statusCode, 404)
 })
 
-test('browsers get rewritten HTML and CSS on miss and hit, while the cache keeps the origin\'s bytes', async (t) => {
+test('browsers get rewritten HTML and CSS on miss and hit, while the cache keeps the origin\'s bytes', async (t: TestContext) => {
   const origin = await site()
   t.after(() => origin.close())
   const app = await testApp(t)
@@ -78,7 +83,7 @@ test('browsers get rewritten HTML and CSS on miss and hit, while the cache keeps
   t.assert.equal(gunzipSync(raw.rawPayload).toString(), HTML)
 })
 
-test('a browser\'s conditional request still gets a 304; ranges and HEAD are never rewritten', async (t) => {
+test('a browser\'s conditional request still gets a 304; ranges and HEAD are never rewritten', async (t: TestContext) => {
   const origin = await site()
   t.after(() => origin.close())
   const app = await testApp(t)
@@ -94,7 +99,7 @@ test('a browser\'s conditional request still gets a 304; ranges and HEAD are nev
   t.assert.equal(head.body, '')
 })
 
-test('browsers: redirects and cookies in proxy terms, each site sees only its own cookies', async (t) => {
+test('browsers: redirects and cookies in proxy terms, each site sees only its own cookies', async (t: TestContext) => {
   const origin = await site()
   t.after(() => origin.close())
   const app = await testApp(t)
@@ -112,7 +117,7 @@ test('browsers: redirects and cookies in proxy terms, each site sees only its ow
   t.assert.deepEqual(JSON.parse(echo.body), { cookie: 'sid=1', referer: `http://${origin.host}/page` })
 })
 
-test('root-relative requests from a proxied page go to its site; a bare site gets its slash', async (t) => {
+test('root-relative requests from a proxied page go to its site; a bare site gets its slash', async (t: TestContext) => {
   const origin = await site()
   t.after(() => origin.close())
   const app = await testApp(t)
@@ -129,7 +134,7 @@ test('root-relative requests from a proxied page go to its site; a bare site get
   t.assert.equal(origin.requests.length, 0)
 })
 
-test('forward-proxy requests and the proxy\'s own error answers are never rewritten', async (t) => {
+test('forward-proxy requests and the proxy\'s own error answers are never rewritten', async (t: TestContext) => {
   const origin = await site()
   t.after(() => origin.close())
   const app = await testApp(t)

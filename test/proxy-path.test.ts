@@ -1,10 +1,10 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { proxyPathOf, proxyPrefix, toProxyPath, upstreamOf } from '../src/proxy-path.ts'
 import { firstSegment, isPlausibleHost } from '../src/plausible-host.ts'
 
 const page = new URL('http://127.0.0.1:23000/dir/page.html?x=1')
 
-test('upstream URLs map to proxy paths and back', (t) => {
+test('upstream URLs map to proxy paths and back', (t: TestContext) => {
   const cases: Array<[string, string]> = [
     ['http://example.com/a?b', '/example.com/a?b'],
     ['http://127.0.0.1:8080/a', '/127.0.0.1:8080/a'],
@@ -21,7 +21,7 @@ test('upstream URLs map to proxy paths and back', (t) => {
   t.assert.equal(upstreamOf('/bad host/'), undefined)
 })
 
-test('references resolve against the document and become proxy paths', (t) => {
+test('references resolve against the document and become proxy paths', (t: TestContext) => {
   t.assert.equal(toProxyPath('/css/site.css', page), '/127.0.0.1:23000/css/site.css')
   t.assert.equal(toProxyPath('img/a.png', page), '/127.0.0.1:23000/dir/img/a.png')
   t.assert.equal(toProxyPath('../up.html#top', page), '/127.0.0.1:23000/up.html#top')
@@ -34,7 +34,7 @@ test('references resolve against the document and become proxy paths', (t) => {
   }
 })
 
-test('the first segment of a path is a plausible host or a root-relative path', (t) => {
+test('the first segment of a path is a plausible host or a root-relative path', (t: TestContext) => {
   t.assert.equal(firstSegment('/127.0.0.1:23000/a'), '127.0.0.1:23000')
   t.assert.equal(firstSegment('/https://example.com/a'), 'https://example.com')
   t.assert.equal(firstSegment('/favicon.ico?v=1'), 'favicon.ico')

@@ -1,16 +1,16 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { defaultPath, filterCookieHeader, rewriteSetCookie, siteTag, cookieShim } from '../src/site-cookies.ts'
 
 const A = '/127.0.0.1:23000'
 const B = '/127.0.0.2:23000'
 
-test('each site has its own short cookie-name tag', (t) => {
+test('each site has its own short cookie-name tag', (t: TestContext) => {
   t.assert.match(siteTag(A), /^cpx[0-9a-z]+_$/)
   t.assert.notEqual(siteTag(A), siteTag(B))
   t.assert.equal(siteTag(A), siteTag(A))
 })
 
-test('Set-Cookie is tagged and scoped under the site prefix', (t) => {
+test('Set-Cookie is tagged and scoped under the site prefix', (t: TestContext) => {
   const tag = siteTag(A)
   t.assert.equal(rewriteSetCookie('sid=abc; Path=/; HttpOnly', A, '/login'), `${tag}sid=abc; HttpOnly; Path=${A}`)
   t.assert.equal(rewriteSetCookie('sid=abc; Path=/app; Max-Age=60', A, '/x'), `${tag}sid=abc; Max-Age=60; Path=${A}/app`)
@@ -25,14 +25,14 @@ test('Set-Cookie is tagged and scoped under the site prefix', (t) => {
   t.assert.equal(defaultPath('/a/b'), '/a')
 })
 
-test('only the target site\'s cookies go upstream, under their own names', (t) => {
+test('only the target site\'s cookies go upstream, under their own names', (t: TestContext) => {
   const header = `${siteTag(B)}sid=bbb; ${siteTag(A)}sid=aaa; theme=dark; ${siteTag(A)}__Host-id=1`
   t.assert.equal(filterCookieHeader(header, A), 'sid=aaa; __Host-id=1')
   t.assert.equal(filterCookieHeader(header, B), 'sid=bbb')
   t.assert.equal(filterCookieHeader('theme=dark', A), undefined)
 })
 
-test('the cookie shim is one inline script naming the site', (t) => {
+test('the cookie shim is one inline script naming the site', (t: TestContext) => {
   const shim = cookieShim(A)
   t.assert.match(shim, /^<script>\(function\(\)\{.*\}\)\(\)<\/script>$/s)
   t.assert.ok(shim.includes(JSON.stringify(siteTag(A))))
