@@ -51,6 +51,7 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
   fastify.addHook('onRequest', (request, reply, done) => {
     if (!pathMode(request)) return done()
     const browser = isBrowser(request.headers)
+    if (!browser && request.headers.referer === undefined) return done() // curl: nothing to decide
     const redirect = pathRedirect(request.method, request.url, request.headers, browser)
     if (redirect !== undefined) {
       reply.code(redirect.status).header('location', redirect.location).header('cache-control', 'no-store').send()

@@ -4,6 +4,7 @@
  * site opened without its trailing slash), and which request headers go upstream.
  */
 import type { IncomingHttpHeaders } from 'node:http'
+import { getDomain } from 'tldts'
 import { firstSegment, isPlausibleHost } from './plausible-host.ts'
 import { proxyPrefix, upstreamOf } from './proxy-path.ts'
 import { filterCookieHeader } from './site-cookies.ts'
@@ -71,10 +72,20 @@ export function pathRedirect (method: string, url: string, headers: IncomingHttp
   return { status: 307, location: proxyPrefix(from) + (url.startsWith('/') ? url : `/${url}`) }
 }
 
+/** Fetch Metadata's site relation (W3C Fetch Metadata §2.1) of two upstream origins. */
+export function siteRelation (from: URL, to: URL): 'same-origin' | 'same-site' | 'cross-site' {
+  if (from.origin === to.origin) return 'same-origin'
+  const site = (url: URL): string => `${url.protocol}//${getDomain(url.hostname, { allowPrivateDomains: true }) ?? url.hostname}`
+  return site(from) === site(to) ? 'same-site' : 'cross-site'
+}
+
 /**
- * The request headers a browser's request to `upstream` carries upstream: only that site's
- * cookies (see src/site-cookies.ts); Referer and Origin in the upstream's terms instead of
- * this proxy's, and left out when they name no proxied page.
+ * The request headers a browser's request to `upstream` carries upstream, in the upstream's
+ * terms rather than this proxy's (to the browser, every proxied site is one origin):
+ * - Cookie: only that site's cookies (see src/site-cookies.ts);
+ * - Referer: the upstream page, cut to its origin across origins as browsers do by default
+ *   (`strict-origin-when-cross-origin`), left out when it names no proxied page;
+ * - Origin and Sec-Fetch-Site: the requesting page's upstream origin and its relation to the target.
  */
 export function upstreamBrowserHeaders (headers: IncomingHttpHeaders, upstream: URL): void {
   const cookie = headers.cookie
@@ -86,11 +97,13 @@ export function upstreamBrowserHeaders (headers: IncomingHttpHeaders, upstream: 
   const from = refererUpstream(headers.referer, headers.host)
   if (headers.referer !== undefined) {
     if (from === undefined) delete headers.referer
-    else headers.referer = from.href
+    else headers.referer = from.origin === upstream.origin ? from.href : `${from.origin}/`
   }
   const origin = headers.origin
   if (origin !== undefined && origin !== 'null' && headers.host !== undefined && /^https?:\/\//.test(origin) && origin.replace(/^https?:\/\//, '') === hostOf(headers.host)) {
     if (from === undefined) delete headers.origin
     else headers.origin = from.origin
   }
+  const fetchSite = headers['sec-fetch-site']
+  if (fetchSite !== undefined && fetchSite !== 'none' && from !== undefined) headers['sec-fetch-site'] = siteRelation(from, upstream)
 }

@@ -1,5 +1,5 @@
 import { test, type TestContext } from 'node:test'
-import { isBrowser, pathRedirect, refererUpstream, upstreamBrowserHeaders } from '../src/path-browsing.ts'
+import { isBrowser, pathRedirect, refererUpstream, siteRelation, upstreamBrowserHeaders } from '../src/path-browsing.ts'
 import { siteTag } from '../src/site-cookies.ts'
 
 const CHROME = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0', 'sec-fetch-mode': 'navigate', host: 'localhost:8888' }
@@ -56,4 +56,17 @@ test('upstream headers: the site\'s own cookies, Referer and Origin in upstream 
   t.assert.equal(bare.cookie, undefined)
   t.assert.equal(bare.referer, undefined)
   t.assert.equal(bare.origin, undefined)
+})
+
+test('across origins the Referer is cut to the origin and Sec-Fetch-Site tells the real relation', (t: TestContext) => {
+  const headers: Record<string, string> = { ...CHROME, referer: 'http://localhost:8888/https://www.example.com/secret/page?id=1', 'sec-fetch-site': 'same-origin' }
+  upstreamBrowserHeaders(headers, new URL('https://static.example.com/app.js'))
+  t.assert.equal(headers.referer, 'https://www.example.com/')
+  t.assert.equal(headers['sec-fetch-site'], 'same-site')
+  t.assert.equal(siteRelation(new URL('http://127.0.0.1:1/'), new URL('http://127.0.0.2:1/')), 'cross-site')
+  t.assert.equal(siteRelation(new URL('https://a.example.com/'), new URL('https://a.example.com/x')), 'same-origin')
+  t.assert.equal(siteRelation(new URL('https://a.github.io/'), new URL('https://b.github.io/')), 'cross-site')
+  const typed: Record<string, string> = { ...CHROME, 'sec-fetch-site': 'none' }
+  upstreamBrowserHeaders(typed, new URL('https://www.example.com/'))
+  t.assert.equal(typed['sec-fetch-site'], 'none')
 })
