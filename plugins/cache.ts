@@ -11,7 +11,10 @@ import {
   evaluateReuse, freshness, remainingSeconds, currentAge, requestDirectives, staleIfErrorAllowed, uselessAt,
   type Freshness, type FreshnessOptions
 } from '../src/freshness.ts'
-import { BodyBroadcast, Flights, type Flight, type FlightOutcome } from '../src/flight.ts'
+import { BodyBroadcast, Flights, within, type Flight, type FlightOutcome } from '../src/flight.ts'
+import { HitForPass } from '../src/hit-for-pass.ts'
+import { normalizeResponseHeaders } from '../src/response-headers.ts'
+import { UpstreamUnreachable } from '../src/errors.ts'
 import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
 import { MemoryTier } from '../src/memory-tier.ts'
 import { evaluateRange } from '../src/range.ts'
@@ -50,6 +53,8 @@ interface CacheState {
   /** The flight this request leads, and whether it holds the cross-process lease. */
   flight?: Flight<SharedHead, Cached>
   lease?: boolean
+  /** The URL is in hit-for-pass: straight to the origin, no flight, no lease. */
+  pass?: boolean
 }
 
 export interface UpstreamResponse {
@@ -78,9 +83,14 @@ declare module 'fastify' {
 }
 
 const ERROR_STATUSES = new Set([500, 502, 503, 504])
+const ALONE = { kind: 'alone' } as const
+// Reasons that belong to one client's request, not to the URL: no hit-for-pass.
+const CLIENT_REASONS = new Set(['head', 'request-no-store', 'authorization', 'method'])
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']
 const ERROR_LOG_INTERVAL_MS = 60_000
 const REMOTE_POLL_MS = 10
+/** Longest a client's response waits for the store to confirm a write or a delete. */
+const WRITE_HOLD_MS = 2000
 
 async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
@@ -95,7 +105,16 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   const memory = new MemoryTier<Cached>(config.memoryCacheBytes)
   const flights = new Flights<SharedHead, Cached>()
   const refreshing = new Set<string>()
-  store.onRemoteChange((key) => memory.delete(key))
+  const passes = new HitForPass(config.hitForPassSeconds * 1000)
+  // Bumped whenever an entry changes under this process: a store read started before a
+  // change must not put what it read into the memory tier.
+  let changeEpoch = 0
+  function forget (key: string): void {
+    changeEpoch++
+    memory.delete(key)
+    reads.delete(key)
+  }
+  store.onRemoteChange(forget)
 
   let lastStoreErrorLog = 0
   function storeFailed (error: unknown, action: string): void {
@@ -141,6 +160,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   async function readStore (key: string): Promise<Cached | undefined> {
+    const epoch = changeEpoch
     let raw: Buffer | undefined
     try {
       raw = await store.get(key)
@@ -157,7 +177,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       track(store.delete(key), 'delete')
       return undefined
     }
-    memory.set(key, cached, raw.length)
+    if (epoch === changeEpoch) memory.set(key, cached, raw.length)
     return cached
   }
 
@@ -189,9 +209,10 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     return { cached, written: Promise.all(writes).then(() => {}) }
   }
 
-  function invalidate (key: string): void {
-    memory.delete(key)
-    track(store.delete(key), 'delete')
+  /** Deletes an entry; resolves once every process will miss it (never rejects). */
+  function invalidate (key: string): Promise<void> {
+    forget(key)
+    return track(store.delete(key), 'delete')
   }
 
   /** Ends this request's flight (waiters get `outcome`) and releases its lease once `after` settles. */
@@ -205,22 +226,25 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   /** Answers from a stored response: 304 for a matching conditional, 206/416 for a range, else the whole response. */
-  function serveStored (request: FastifyRequest, reply: FastifyReply, cached: Cached, status: string, xCache = 'HIT'): FastifyReply {
+  function serveStored (request: FastifyRequest, reply: FastifyReply, cached: Cached, status: string, xCache = 'HIT', personal?: StoredHeaders): FastifyReply {
     const { entry, fresh } = cached
     const headers = request.headers
-    const common = {
+    const common: StoredHeaders = {
+      ...personal,
       age: String(Math.floor(currentAge(fresh))),
       'cache-status': appendCacheStatus(entry.headers['cache-status'], status.startsWith('hit') ? `${status}; ttl=${remainingSeconds(fresh)}` : status),
       'x-cache': xCache
     }
+    if (personal?.['set-cookie'] !== undefined) reply.removeHeader('set-cookie')
+    const stored = personal?.['set-cookie'] === undefined ? cached.headers : withoutSetCookie(cached.headers)
     if (headers['if-none-match'] === undefined && headers['if-modified-since'] === undefined && headers.range === undefined) {
-      return reply.code(entry.status).headers(cached.headers).headers(common).send(entry.body)
+      return reply.code(entry.status).headers(stored).headers(common).send(entry.body)
     }
     reply.removeHeader('content-length')
     if (notModified(request, entry)) {
-      return reply.code(304).headers(notModifiedHeaders(cached.headers)).headers(common).send()
+      return reply.code(304).headers(notModifiedHeaders(stored)).headers(common).send()
     }
-    reply.code(entry.status).headers(cached.headers).headers(common)
+    reply.code(entry.status).headers(stored).headers(common)
     if (headers.range !== undefined && entry.status === 200 && request.method === 'GET') {
       const range = evaluateRange(String(headers.range), headers['if-range'] as string | undefined, entry.body.length, {
         etag: entry.headers.etag as string | undefined,
@@ -237,6 +261,16 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       }
     }
     return reply.send(entry.body)
+  }
+
+  function withoutSetCookie (headers: StoredHeaders): StoredHeaders {
+    const { 'set-cookie': _cookie, ...rest } = headers
+    return rest
+  }
+
+  /** Forgets the headers an upstream response put on the reply, before it is answered from a stored one. */
+  function clearHeaders (reply: FastifyReply): void {
+    for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   }
 
   function answered (_reply: FastifyReply): true {
@@ -290,7 +324,19 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
         const requestTime = Date.now()
         const res = await fastify.upstreamAgent.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers })
         const responseTime = Date.now()
-        const resHeaders = stripHopByHop(res.headers) as StoredHeaders
+        // A cookie on a refresh was issued to nobody: it is never stored or passed on.
+        if (res.statusCode < 200 || res.statusCode > 599) {
+          discard(res.body)
+          throw new Error(`invalid status code ${res.statusCode}`)
+        }
+        let resHeaders: StoredHeaders
+        try {
+          const { 'set-cookie': _cookie, ...rest } = normalizeResponseHeaders(stripHopByHop(res.headers))
+          resHeaders = rest
+        } catch (error) {
+          discard(res.body)
+          throw error
+        }
         if (res.statusCode === 304) {
           await res.body.dump()
           await save(state.key, key, { ...cached.entry, headers: mergeNotModified(cached.entry.headers, resHeaders), requestTime, responseTime }).written
@@ -300,7 +346,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
           await res.body.dump()
           return // keep serving what we have
         }
-        const reason = notStorableReason({ method: 'GET', url: url.href, headers }, res.statusCode, resHeaders, { cacheSetCookie: config.cacheSetCookie })
+        const reason = notStorableReason({ method: 'GET', headers }, res.statusCode, resHeaders, { cacheSetCookie: config.cacheSetCookie })
         const chunks: Buffer[] = []
         let size = 0
         if (reason === undefined) {
@@ -313,6 +359,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
           await res.body.dump()
         }
         const vary = varyNames(resHeaders.vary)
+        const declared = resHeaders['content-length']
+        if (reason === undefined && declared !== undefined && Number(declared) !== size) return // cut short: keep what we have
         if (reason !== undefined || size > config.maxEntryBytes || vary === '*') {
           invalidate(key) // the origin no longer lets this be cached
           return
@@ -333,7 +381,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
 
   /** The fast path: a fresh, plain hit from this worker's memory tier, answered without a promise. */
   function memoryHit (key: string, headers: IncomingHttpHeaders): Cached | undefined {
-    if (headers.authorization !== undefined) return undefined
+    // Another process changed entries since this one last looked: not before catching up.
+    if (headers.authorization !== undefined || store.changedElsewhere()) return undefined
     let cached = memory.get(key)
     if (cached?.entry.vary !== undefined) {
       const variant = variantKey(key, cached.entry.vary, headers)
@@ -351,6 +400,9 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const key = cacheKey(url)
     const state: CacheState = { key, storeKey: key, requestTime: Date.now() }
     request.cacheState = state
+    // Whatever happens to this request (answered, failed, or its client gone before the
+    // origin answered, when reply-from calls nothing back), a flight it leads ends with it.
+    reply.raw.once('close', () => { if (state.flight !== undefined && !state.flight.settled) settle(state, { kind: 'alone' }) })
     if (request.method !== 'GET' && request.method !== 'HEAD') return done()
     const hit = memoryHit(key, request.headers)
     if (hit !== undefined) {
@@ -364,9 +416,14 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   async function lookupOrJoin (request: FastifyRequest, reply: FastifyReply, state: CacheState): Promise<boolean> {
     const key = state.key
     const headers = request.headers
+    if (store.changedElsewhere()) await store.syncChanges()
+    if (passes.has(key)) {
+      state.pass = true
+      return false
+    }
     // Already being fetched in this worker: wait for it rather than ask the store.
     const early = headers.authorization === undefined && headers.range === undefined ? flights.get(key) : undefined
-    if (early !== undefined && serveOutcome(request, reply, state, await early.outcome)) return true
+    if (early !== undefined && serveOutcome(request, reply, state, await within(early.outcome, leaseMs, ALONE))) return true
     const found = await find(key, headers)
     state.storeKey = found.storeKey
     state.varyMiss = found.varyMiss
@@ -391,7 +448,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (authorized || headers.range !== undefined) return false
 
     const flight = flights.get(state.storeKey)
-    if (flight !== undefined) return serveOutcome(request, reply, state, await flight.outcome)
+    if (flight !== undefined) return serveOutcome(request, reply, state, await within(flight.outcome, leaseMs, ALONE))
     if (request.method === 'HEAD') return false // a HEAD response has no body to share or store
     const mine = flights.start(state.storeKey)
     let leased: boolean
@@ -415,13 +472,6 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     return false
   }
 
-  // Whatever happened, a flight led by this request ends with it.
-  fastify.addHook('onResponse', (request, _reply, done) => {
-    const state = request.cacheState
-    if (state?.flight !== undefined && !state.flight.settled) settle(state, { kind: 'alone' })
-    done()
-  })
-
   function conditionalHeaders (request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
     const state = request.cacheState
     if (state === null || (request.method !== 'GET' && request.method !== 'HEAD')) return headers
@@ -434,49 +484,85 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     return headers
   }
 
+  /** True when the client has gone: nothing more is sent to it. */
+  function gone (reply: FastifyReply): boolean {
+    return reply.sent || reply.raw.destroyed || reply.raw.writableEnded
+  }
+
+  /** Drops an upstream body nobody will read (undici's destroy emits an error: never uncaught). */
+  function discard (stream: Readable): void {
+    stream.on('error', () => {})
+    stream.destroy()
+  }
+
   function onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void {
     const state = request.cacheState as CacheState
     const url = request.upstream as URL
     const status = res.statusCode
-    reply.header('x-cache', 'MISS')
-    if (request.method !== 'GET' && request.method !== 'HEAD') {
-      if (status >= 200 && status < 400) invalidateAfterUnsafe(url, res.headers)
-      reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], 'fwd=method'))
-      reply.send(res.stream)
+    // reply-from has already answered 502 for a status Fastify refuses, and calls this anyway.
+    if (reply.sent || status < 100 || status > 599) {
+      discard(res.stream)
+      if (!reply.sent) onUpstreamError(request, reply, Object.assign(new UpstreamUnreachable(url.host, `invalid status code ${status}`), { upstreamCode: 'invalid-status' }))
       return
     }
-    const headers = stripHopByHop(res.headers) as StoredHeaders
+    let headers: StoredHeaders
+    try {
+      headers = normalizeResponseHeaders(stripHopByHop(res.headers))
+    } catch (error) {
+      discard(res.stream)
+      onUpstreamError(request, reply, Object.assign(new UpstreamUnreachable(url.host, (error as Error).message), { upstreamCode: 'invalid-headers' }))
+      return
+    }
+    reply.header('x-cache', 'MISS')
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      reply.header('cache-status', appendCacheStatus(headers['cache-status'], 'fwd=method'))
+      // RFC 9111 §4.4; the client hears back only once no process can serve the old entry.
+      const invalidated = status >= 200 && status < 400 ? invalidateAfterUnsafe(url, headers) : Promise.resolve()
+      within(invalidated, WRITE_HOLD_MS, undefined).then(() => {
+        if (gone(reply)) discard(res.stream)
+        else reply.send(res.stream)
+      })
+      return
+    }
     const stale = state.stale
     if (stale !== undefined && status === 304) {
-      // RFC 9111 §4.3.4: the 304 refreshes the stored response, which answers the client.
+      // RFC 9111 §4.3.4: the 304 refreshes the stored response, which answers the client;
+      // a Set-Cookie on it was meant for this client alone.
       res.stream.resume()
       const { cached, written } = save(state.key, state.storeKey, { ...stale.entry, headers: mergeNotModified(stale.entry.headers, headers), requestTime: state.requestTime, responseTime: Date.now() })
       settle(state, { kind: 'entry', entry: cached }, written)
-      serveStored(request, reply, cached, 'fwd=stale; fwd-status=304', 'HIT')
+      const personal = headers['set-cookie'] === undefined ? undefined : { 'set-cookie': headers['set-cookie'] }
+      within(written, WRITE_HOLD_MS, undefined).then(() => {
+        if (gone(reply)) return
+        clearHeaders(reply)
+        serveStored(request, reply, cached, 'fwd=stale; fwd-status=304', 'HIT', personal)
+      })
       return
     }
     if (stale !== undefined && ERROR_STATUSES.has(status) && staleIfErrorAllowed(stale.fresh, request.headers, options)) {
-      res.stream.destroy()
+      discard(res.stream)
       settle(state, { kind: 'entry', entry: stale })
+      clearHeaders(reply)
       serveStored(request, reply, stale, `fwd=stale; fwd-status=${status}`, 'HIT')
       return
     }
-    const fwd = `${stale !== undefined ? 'fwd=stale' : state.varyMiss === true ? 'fwd=vary-miss' : 'fwd=miss'}; fwd-status=${status}`
+    const fwd = `${stale !== undefined ? 'fwd=stale' : state.pass === true ? 'fwd=bypass' : state.varyMiss === true ? 'fwd=vary-miss' : 'fwd=miss'}; fwd-status=${status}`
     const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length'])
     let reason = request.method === 'HEAD'
       ? 'head'
-      : notStorableReason({ method: 'GET', url: url.href, headers: request.headers }, status, headers, { cacheSetCookie: config.cacheSetCookie })
+      : notStorableReason({ method: 'GET', headers: request.headers }, status, headers, { cacheSetCookie: config.cacheSetCookie })
     if (reason === undefined && declared !== undefined && declared > config.maxEntryBytes) reason = 'too-large'
     // A body delimited only by the connection closing cannot be told from one cut off by a reset.
     if (reason === undefined && declared === undefined && /close/i.test(String(res.headers.connection ?? ''))) reason = 'unframed'
     if (reason !== undefined) {
+      if (!CLIENT_REASONS.has(reason)) passes.add(state.key)
       settle(state, { kind: 'alone' })
       if (reason === 'unframed') reply.header('connection', 'close') // the client judges the end as we do
-      reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], `${fwd}; detail=${reason}`))
+      reply.header('cache-status', appendCacheStatus(headers['cache-status'], `${fwd}; detail=${reason}`))
       reply.send(res.stream)
       return
     }
-
+    passes.delete(state.key)
     const vary = varyNames(headers.vary) as string[] | undefined
     const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers)
     const storedHeaders = headersToStore(headers)
@@ -484,13 +570,14 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const body = new BodyBroadcast(res.stream, config.maxEntryBytes, (whole) => {
       if (whole === undefined || (declared !== undefined && whole.length !== declared)) {
         settle(state, { kind: 'alone' })
-        return
+        return undefined
       }
       const { cached, written } = save(state.key, storeKey, { url: url.href, status, headers: storedHeaders, requestTime: state.requestTime, responseTime, vary, body: whole })
       settle(state, { kind: 'entry', entry: cached }, written)
-    })
+      return written
+    }, WRITE_HOLD_MS)
     state.flight?.resolve({ kind: 'response', head: { status, headers: storedHeaders, vary, storeKey }, body })
-    reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], `${fwd}; stored`))
+    reply.header('cache-status', appendCacheStatus(headers['cache-status'], `${fwd}; stored`))
     const mine = body.subscribe() as Readable
     body.start()
     if (notModified(request, { status, headers })) {
@@ -503,27 +590,31 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   /** RFC 9111 §4.4: a successful unsafe request invalidates its URL and same-origin Location/Content-Location. */
-  function invalidateAfterUnsafe (url: URL, headers: IncomingHttpHeaders): void {
-    invalidate(cacheKey(url))
+  function invalidateAfterUnsafe (url: URL, headers: StoredHeaders): Promise<unknown> {
+    const done = [invalidate(cacheKey(url))]
     for (const name of ['location', 'content-location']) {
       const value = headers[name]
       if (typeof value !== 'string') continue
       try {
         const target = new URL(value, url)
-        if (target.origin === url.origin) invalidate(cacheKey(target))
+        if (target.origin === url.origin) done.push(invalidate(cacheKey(target)))
       } catch {}
     }
+    return Promise.all(done)
   }
 
   function onUpstreamError (request: FastifyRequest, reply: FastifyReply, error: Error): void {
     const state = request.cacheState
+    if (reply.sent) return
     if (state?.stale !== undefined && staleIfErrorAllowed(state.stale.fresh, request.headers, options)) {
       settle(state, { kind: 'entry', entry: state.stale })
       const code = (error as { upstreamCode?: string }).upstreamCode ?? 'error'
+      clearHeaders(reply)
       serveStored(request, reply, state.stale, `fwd=stale; detail=${code}`, 'HIT')
       return
     }
     if (state !== null) settle(state, { kind: 'alone' })
+    clearHeaders(reply)
     reply.header('x-cache', 'MISS')
     reply.header('cache-status', appendCacheStatus(undefined, `fwd=${state?.stale !== undefined ? 'stale' : 'miss'}; detail=${(error as { upstreamCode?: string }).upstreamCode ?? 'error'}`))
     reply.send(error)

@@ -1,21 +1,17 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { parseCacheControl, seconds, type Directives } from './cache-control.ts'
 import type { StoredHeaders } from './entry.ts'
+import { HEURISTIC_STATUSES } from './cache-policy.ts'
 
 /**
- * Freshness and reuse decisions for a stored response (RFC 9111 §4). Storability is decided
- * by http-cache-semantics (see cache-policy.ts); lifetime, age and reuse are computed here
- * because that library treats must-revalidate and proxy-revalidate as "never fresh",
- * ignores the apparent age from Date, and has no cap on heuristic freshness.
+ * Freshness and reuse decisions for a stored response (RFC 9111 §4); storability is in
+ * cache-policy.ts. Every header read here was normalised by response-headers.ts.
  */
 export interface FreshnessOptions {
   heuristicMaxSeconds: number
   staleWhileRevalidateSeconds: number
   staleIfErrorSeconds: number
 }
-
-// RFC 9110 §15.1: status codes that are heuristically cacheable.
-const HEURISTIC_STATUSES = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501])
 
 function header (headers: StoredHeaders, name: string): string | undefined {
   const value = headers[name]
@@ -88,7 +84,9 @@ export function freshness (status: number, headers: StoredHeaders, timing: Timin
   // RFC 9111 §4.2.3: current age from Age, Date and the time the response took.
   const date = Date.parse(header(headers, 'date') ?? '')
   const dateMs = Number.isNaN(date) ? timing.responseTime : date
-  const ageValue = Number(header(headers, 'age'))
+  // RFC 9111 §5.1: Age is delta-seconds; anything else is ignored.
+  const ageText = header(headers, 'age')?.trim() ?? ''
+  const ageValue = /^\d+$/.test(ageText) ? Number(ageText) : 0
   const apparentAge = Math.max(0, (timing.responseTime - dateMs) / 1000)
   const correctedAge = (Number.isFinite(ageValue) && ageValue > 0 ? ageValue : 0) + (timing.responseTime - timing.requestTime) / 1000
   return {
