@@ -6,6 +6,7 @@ import { isBrowser, pathRedirect, upstreamBrowserHeaders } from '../src/path-bro
 import { proxyPrefix, toProxyPath, upstreamOf } from '../src/proxy-path.ts'
 import { rewriteLink, rewriteRefresh, rewriteUrlField } from '../src/header-rewrite.ts'
 import { charsetOf, rewritableKind, rewriteBody } from '../src/rewrite-body.ts'
+import { HIDING_POLICIES } from '../src/html-rewrite.ts'
 import { cookieShim, rewriteSetCookie } from '../src/site-cookies.ts'
 import { PROXY_ROUTE } from './upstream.ts'
 
@@ -85,7 +86,11 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
     })
     if (body === undefined) return done(null, payload) // an unknown Content-Encoding: sent as the origin sent it
     for (const name of BYTE_HEADERS) reply.removeHeader(name)
-    if (kind === 'html') for (const name of POLICY_HEADERS) reply.removeHeader(name)
+    if (kind === 'html') {
+      for (const name of POLICY_HEADERS) reply.removeHeader(name)
+      const referrerPolicy = reply.getHeader('referrer-policy')
+      if (typeof referrerPolicy === 'string' && referrerPolicy.split(',').some((p) => HIDING_POLICIES.has(p.trim().toLowerCase()))) reply.header('referrer-policy', 'same-origin')
+    }
     // RFC 9110 §8.8.3.3: the rewritten body is only weakly equivalent to the origin's.
     const etag = reply.getHeader('etag')
     if (typeof etag === 'string' && !etag.startsWith('W/')) reply.header('etag', `W/${etag}`)

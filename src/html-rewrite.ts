@@ -26,6 +26,10 @@ export interface HtmlRewriteOptions {
 // Attributes holding one URL, on any element (`xlink:href` too: parse5 gives its name as `href`).
 const URL_ATTRIBUTES = new Set(['href', 'src', 'action', 'formaction', 'poster', 'background', 'manifest', 'longdesc'])
 const SRCSET_ATTRIBUTES = new Set(['srcset', 'imagesrcset'])
+// Referrer policies that keep the page's proxy path from the proxy, which needs it to route
+// root-relative requests (README "Path-prefix mode"). Every proxied URL is same-origin to
+// the browser, so `same-origin` sends it to the proxy only.
+export const HIDING_POLICIES = new Set(['no-referrer', 'origin', 'strict-origin', 'never', 'none'])
 
 /**
  * Rewrites a srcset (HTML "parse a srcset attribute"): candidates are a URL (no whitespace,
@@ -126,6 +130,7 @@ function rewriteAttributes (tag: StartTag, resolve: (reference: string) => strin
   let changed = false
   const kept: StartTag['attrs'] = []
   const isRefresh = tag.tagName === 'meta' && tag.attrs.some((attr) => attr.name === 'http-equiv' && attr.value.trim().toLowerCase() === 'refresh')
+  const isReferrer = tag.tagName === 'meta' && tag.attrs.some((attr) => attr.name === 'name' && attr.value.trim().toLowerCase() === 'referrer')
   for (const attr of tag.attrs) {
     const name = attr.name
     let value: string | undefined = attr.value
@@ -141,6 +146,8 @@ function rewriteAttributes (tag: StartTag, resolve: (reference: string) => strin
       value = rewriteCss(attr.value, resolve)
     } else if (name === 'content' && isRefresh) {
       value = rewriteRefresh(attr.value, resolve)
+    } else if (name === 'content' && isReferrer && HIDING_POLICIES.has(attr.value.trim().toLowerCase())) {
+      value = 'same-origin'
     }
     if (value === undefined) {
       changed = true

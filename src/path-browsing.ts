@@ -72,6 +72,8 @@ export function pathRedirect (method: string, url: string, headers: IncomingHttp
   return { status: 307, location: proxyPrefix(from) + (url.startsWith('/') ? url : `/${url}`) }
 }
 
+const REWRITABLE_CODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'br', 'identity', '*'])
+
 /** Fetch Metadata's site relation (W3C Fetch Metadata §2.1) of two upstream origins. */
 export function siteRelation (from: URL, to: URL): 'same-origin' | 'same-site' | 'cross-site' {
   if (from.origin === to.origin) return 'same-origin'
@@ -85,7 +87,8 @@ export function siteRelation (from: URL, to: URL): 'same-origin' | 'same-site' |
  * - Cookie: only that site's cookies (see src/site-cookies.ts);
  * - Referer: the upstream page, cut to its origin across origins as browsers do by default
  *   (`strict-origin-when-cross-origin`), left out when it names no proxied page;
- * - Origin and Sec-Fetch-Site: the requesting page's upstream origin and its relation to the target.
+ * - Origin and Sec-Fetch-Site: the requesting page's upstream origin and its relation to the target;
+ * - Accept-Encoding: only codings src/rewrite-body.ts can decode.
  */
 export function upstreamBrowserHeaders (headers: IncomingHttpHeaders, upstream: URL): void {
   const cookie = headers.cookie
@@ -103,6 +106,13 @@ export function upstreamBrowserHeaders (headers: IncomingHttpHeaders, upstream: 
   if (origin !== undefined && origin !== 'null' && headers.host !== undefined && /^https?:\/\//.test(origin) && origin.replace(/^https?:\/\//, '') === hostOf(headers.host)) {
     if (from === undefined) delete headers.origin
     else headers.origin = from.origin
+  }
+  // Only codings the rewriter can undo (Chromium also offers zstd, which Node 20 cannot decode).
+  const accepted = headers['accept-encoding']
+  if (typeof accepted === 'string') {
+    const kept = accepted.split(',').map((c) => c.trim()).filter((c) => REWRITABLE_CODINGS.has(c.split(';')[0].trim().toLowerCase()))
+    if (kept.length === 0) delete headers['accept-encoding']
+    else headers['accept-encoding'] = kept.join(', ')
   }
   const fetchSite = headers['sec-fetch-site']
   if (fetchSite !== undefined && fetchSite !== 'none' && from !== undefined) headers['sec-fetch-site'] = siteRelation(from, upstream)

@@ -85,6 +85,13 @@ test('a document that ends inside <style> keeps its rewritten sheet', async (t: 
   t.assert.equal(await rewrite('<style>a{background:url(/a.png)}', 5), '<style>a{background:url("/127.0.0.1:23000/a.png")}')
 })
 
+test('a referrer policy that would hide the page from the proxy becomes same-origin', async (t: TestContext) => {
+  t.assert.equal(await rewrite('<meta name="referrer" content="no-referrer"><meta name=referrer content=origin>'),
+    '<meta name="referrer" content="same-origin"><meta name="referrer" content="same-origin">')
+  const kept = '<meta name="referrer" content="strict-origin-when-cross-origin">'
+  t.assert.equal(await rewrite(kept), kept)
+})
+
 test('srcset candidates with commas inside URLs and descriptors', (t: TestContext) => {
   const resolve = (r: string): string | undefined => toProxyPath(r, url)
   t.assert.equal(rewriteSrcset('a.png 1x,b.png 2x', resolve), '/127.0.0.1:23000/dir/a.png 1x,/127.0.0.1:23000/dir/b.png 2x')

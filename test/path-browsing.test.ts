@@ -70,3 +70,12 @@ test('across origins the Referer is cut to the origin and Sec-Fetch-Site tells t
   upstreamBrowserHeaders(typed, new URL('https://www.example.com/'))
   t.assert.equal(typed['sec-fetch-site'], 'none')
 })
+
+test('browsers ask upstream only for codings the rewriter can decode', (t: TestContext) => {
+  const headers: Record<string, string> = { ...CHROME, 'accept-encoding': 'gzip, deflate, br, zstd' }
+  upstreamBrowserHeaders(headers, new URL('http://127.0.0.1:23000/'))
+  t.assert.equal(headers['accept-encoding'], 'gzip, deflate, br')
+  const only: Record<string, string> = { ...CHROME, 'accept-encoding': 'zstd' }
+  upstreamBrowserHeaders(only, new URL('http://127.0.0.1:23000/'))
+  t.assert.equal(only['accept-encoding'], undefined)
+})

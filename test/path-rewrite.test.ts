@@ -22,7 +22,8 @@ async function site () {
         etag: '"v1"',
         'cache-control': 'max-age=60',
         'content-security-policy': "default-src 'self'",
-        link: '</s.css>; rel=preload; as=style'
+        link: '</s.css>; rel=preload; as=style',
+        'referrer-policy': 'no-referrer'
       })
       res.end(html)
     },
@@ -66,6 +67,7 @@ test('browsers get rewritten HTML and CSS on miss and hit, while the cache keeps
     t.assert.equal(res.headers['content-encoding'], undefined)
     t.assert.equal(res.headers['content-length'], undefined)
     t.assert.equal(res.headers['content-security-policy'], undefined)
+    t.assert.equal(res.headers['referrer-policy'], 'same-origin')
     t.assert.equal(res.headers.etag, 'W/"v1"')
     t.assert.equal(res.headers['content-type'], 'text/html; charset=utf-8')
     t.assert.equal(res.headers.link, `</${origin.host}/s.css>; rel=preload; as=style`)
