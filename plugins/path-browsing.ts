@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
 import type { Config } from '../config/index.ts'
 import { isBrowser, pathRedirect, upstreamBrowserHeaders } from '../src/path-browsing.ts'
-import { proxyPrefix, toProxyPath, upstreamOf } from '../src/proxy-path.ts'
+import { proxyPrefix, toProxyPath, upstreamOf, type UrlMap } from '../src/proxy-path.ts'
+import { siteOfHost, siteOriginMap } from '../src/site-origin.ts'
 import { rewriteLink, rewriteRefresh, rewriteUrlField } from '../src/header-rewrite.ts'
 import { charsetOf, rewritableKind, rewriteBody } from '../src/rewrite-body.ts'
 import { HIDING_POLICIES } from '../src/html-rewrite.ts'
@@ -14,14 +15,20 @@ import { PROXY_ROUTE } from './upstream.ts'
 const BYTE_HEADERS = ['content-length', 'content-encoding', 'content-md5', 'digest', 'content-digest', 'repr-digest']
 const POLICY_HEADERS = ['content-security-policy', 'content-security-policy-report-only']
 
+/** The port of a Host header ('' for none). */
+function portOf (host: string | undefined): string {
+  const match = /:(\d+)$/.exec(host ?? '')
+  return match === null ? '' : match[1]
+}
+
 /** A request in path-prefix form (`GET /host/path`), not a forward-proxy one (`GET http://host/path`). */
 function pathMode (request: FastifyRequest): boolean {
   return request.routeOptions.url === PROXY_ROUTE && request.originalUrl.startsWith('/')
 }
 
 /** Moves the URL-valued response headers and the cookies into the proxy's terms. */
-function rewriteHeaders (reply: FastifyReply, upstream: URL): void {
-  const resolve = (reference: string): string | undefined => toProxyPath(reference, upstream)
+function rewriteHeaders (reply: FastifyReply, upstream: URL, map: UrlMap | undefined): void {
+  const resolve = (reference: string): string | undefined => toProxyPath(reference, upstream, map)
   for (const name of ['location', 'content-location']) {
     const value = reply.getHeader(name)
     if (typeof value === 'string') reply.header(name, rewriteUrlField(value, resolve))
@@ -33,7 +40,8 @@ function rewriteHeaders (reply: FastifyReply, upstream: URL): void {
   const cookies = reply.getHeader('set-cookie')
   if (cookies !== undefined) {
     reply.removeHeader('set-cookie')
-    reply.header('set-cookie', [cookies].flat().map((value) => rewriteSetCookie(String(value), proxyPrefix(upstream), upstream.pathname)))
+    const prefix = map === undefined ? proxyPrefix(upstream) : undefined
+    reply.header('set-cookie', [cookies].flat().map((value) => rewriteSetCookie(String(value), prefix, upstream.pathname)))
   }
 }
 
@@ -53,14 +61,15 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
     if (!pathMode(request)) return done()
     const browser = isBrowser(request.headers)
     if (!browser && request.headers.referer === undefined) return done() // curl: nothing to decide
-    const redirect = pathRedirect(request.method, request.url, request.headers, browser)
+    const ownOrigin = siteOfHost(request.headers.host) !== undefined
+    const redirect = ownOrigin ? undefined : pathRedirect(request.method, request.url, request.headers, browser)
     if (redirect !== undefined) {
       reply.code(redirect.status).header('location', redirect.location).header('cache-control', 'no-store').send()
       return
     }
     if (browser) {
       const upstream = upstreamOf(request.url)
-      if (upstream !== undefined) upstreamBrowserHeaders(request.headers, upstream)
+      if (upstream !== undefined) upstreamBrowserHeaders(request.headers, upstream, ownOrigin)
     }
     done()
   })
@@ -69,7 +78,10 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
     const upstream = request.upstream
     // A string payload is the proxy's own answer (an error page), not the origin's body.
     if (upstream === null || typeof payload === 'string' || !pathMode(request) || !isBrowser(request.headers)) return done(null, payload)
-    rewriteHeaders(reply, upstream)
+    // A site under its own origin (src/site-origin.ts) links to other sites by their origins.
+    const host = request.headers.host
+    const map = siteOfHost(host) === undefined ? undefined : siteOriginMap(upstream, portOf(host))
+    rewriteHeaders(reply, upstream, map)
     const contentType = reply.getHeader('content-type') as string | undefined
     const kind = rewritableKind(contentType)
     const status = reply.statusCode
@@ -81,15 +93,20 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
       url: upstream,
       contentEncoding: reply.getHeader('content-encoding') as string | undefined,
       charset: charsetOf(contentType),
-      head: kind === 'html' ? cookieShim(proxyPrefix(upstream)) : undefined,
-      maxCssChars: config.maxEntryBytes
+      head: kind === 'html' && map === undefined ? cookieShim(proxyPrefix(upstream)) : undefined,
+      maxCssChars: config.maxEntryBytes,
+      map,
+      keepReferrerPolicy: map !== undefined
     })
     if (body === undefined) return done(null, payload) // an unknown Content-Encoding: sent as the origin sent it
     for (const name of BYTE_HEADERS) reply.removeHeader(name)
     if (kind === 'html') {
       for (const name of POLICY_HEADERS) reply.removeHeader(name)
       const referrerPolicy = reply.getHeader('referrer-policy')
-      if (typeof referrerPolicy === 'string' && referrerPolicy.split(',').some((p) => HIDING_POLICIES.has(p.trim().toLowerCase()))) reply.header('referrer-policy', 'same-origin')
+      // Routed by Host, a site under its own origin does not need the Referer.
+      if (map === undefined && typeof referrerPolicy === 'string' && referrerPolicy.split(',').some((p) => HIDING_POLICIES.has(p.trim().toLowerCase()))) {
+        reply.header('referrer-policy', 'same-origin')
+      }
     }
     // RFC 9110 §8.8.3.3: the rewritten body is only weakly equivalent to the origin's.
     const etag = reply.getHeader('etag')

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { Dispatcher } from 'undici'
 import type { Config } from '../config/index.ts'
 import type { Resolver } from './address-guard.ts'
+import { siteOfHost } from './site-origin.ts'
 import errorsPlugin from '../plugins/errors.ts'
 import requestLogPlugin from '../plugins/request-log.ts'
 import accessPlugin from '../plugins/access.ts'
@@ -39,8 +40,14 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     requestTimeout: config.clientRequestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
     bodyLimit: config.maxBodyBytes,
-    // Forward-proxy requests (`GET http://host/path`) take the same route as `/http://host/path`.
-    rewriteUrl: (req) => req.url === undefined || req.url.startsWith('/') ? (req.url ?? '/') : `/${req.url}`,
+    // Forward-proxy requests (`GET http://host/path`) take the same route as `/http://host/path`,
+    // and so do requests to a per-site origin (`Host: host.localhost`, src/site-origin.ts).
+    rewriteUrl: (req) => {
+      const url = req.url ?? '/'
+      if (!url.startsWith('/')) return `/${url}`
+      const site = siteOfHost(req.headers.host)
+      return site === undefined ? url : site + url
+    },
     return503OnClosing: false,
     forceCloseConnections: 'idle'
   })

@@ -7,7 +7,7 @@
 import { RewritingStream } from 'parse5-html-rewriting-stream'
 import { rewriteCss } from './css-rewrite.ts'
 import { rewriteRefresh } from './header-rewrite.ts'
-import { toProxyPath } from './proxy-path.ts'
+import { toProxyPath, type UrlMap } from './proxy-path.ts'
 
 /** A start tag as parse5's SAX parser reports it. */
 export interface StartTag {
@@ -21,6 +21,10 @@ export interface HtmlRewriteOptions {
   url: URL
   /** Markup inserted at the top of `<head>` (or before the first element when there is none). */
   head?: string
+  /** How absolute URLs are written (default: proxy paths). */
+  map?: UrlMap
+  /** Leave `<meta name=referrer>` as it is (the page is not routed by its Referer). */
+  keepReferrerPolicy?: boolean
 }
 
 // Attributes holding one URL, on any element (`xlink:href` too: parse5 gives its name as `href`).
@@ -73,7 +77,7 @@ export function createHtmlRewriter (options: HtmlRewriteOptions): RewritingStrea
   let baseSeen = false
   let injected = options.head === undefined
   let style: string[] | undefined
-  const resolve = (reference: string): string | undefined => toProxyPath(reference, base)
+  const resolve = (reference: string): string | undefined => toProxyPath(reference, base, options.map)
 
   function inject (): void {
     if (!injected) rewriter.emitRaw(options.head as string)
@@ -93,7 +97,7 @@ export function createHtmlRewriter (options: HtmlRewriteOptions): RewritingStrea
     if (name === 'meta' && tag.attrs.some((attr) => attr.name === 'http-equiv' && /^content-security-policy(-report-only)?$/i.test(attr.value.trim()))) {
       return // names the upstream hosts, not this proxy: it would block the rewritten page
     }
-    if (rewriteAttributes(tag, resolve)) rewriter.emitStartTag(tag)
+    if (rewriteAttributes(tag, resolve, options.keepReferrerPolicy !== true)) rewriter.emitStartTag(tag)
     else rewriter.emitRaw(raw)
     if (name === 'head') inject()
     if (name === 'style' && !tag.selfClosing) style = []
@@ -126,11 +130,11 @@ export function createHtmlRewriter (options: HtmlRewriteOptions): RewritingStrea
 }
 
 /** Rewrites the URL-bearing attributes of a start tag in place; true when anything changed. */
-function rewriteAttributes (tag: StartTag, resolve: (reference: string) => string | undefined): boolean {
+function rewriteAttributes (tag: StartTag, resolve: (reference: string) => string | undefined, referrer: boolean): boolean {
   let changed = false
   const kept: StartTag['attrs'] = []
   const isRefresh = tag.tagName === 'meta' && tag.attrs.some((attr) => attr.name === 'http-equiv' && attr.value.trim().toLowerCase() === 'refresh')
-  const isReferrer = tag.tagName === 'meta' && tag.attrs.some((attr) => attr.name === 'name' && attr.value.trim().toLowerCase() === 'referrer')
+  const isReferrer = referrer && tag.tagName === 'meta' && tag.attrs.some((attr) => attr.name === 'name' && attr.value.trim().toLowerCase() === 'referrer')
   for (const attr of tag.attrs) {
     const name = attr.name
     let value: string | undefined = attr.value

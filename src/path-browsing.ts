@@ -8,6 +8,7 @@ import { getDomain } from 'tldts'
 import { firstSegment, isPlausibleHost } from './plausible-host.ts'
 import { proxyPrefix, upstreamOf } from './proxy-path.ts'
 import { filterCookieHeader } from './site-cookies.ts'
+import { siteOfHost } from './site-origin.ts'
 
 /**
  * A browser is a client that sends Fetch Metadata (`Sec-Fetch-Mode`/`Sec-Fetch-Dest`: every
@@ -30,7 +31,10 @@ function hostOf (host: string): string | undefined {
   }
 }
 
-/** The upstream page a `Referer` names when it is a proxied page of this proxy (`host`). */
+/**
+ * The upstream page a `Referer` (or an `Origin`) names when it is a page of this proxy
+ * (`host`): a proxied path, or a page under a per-site origin (src/site-origin.ts).
+ */
 export function refererUpstream (referer: string | undefined, host: string | undefined): URL | undefined {
   if (referer === undefined || host === undefined) return undefined
   let url: URL
@@ -39,8 +43,11 @@ export function refererUpstream (referer: string | undefined, host: string | und
   } catch {
     return undefined
   }
-  if (url.host !== hostOf(host) || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined
   const path = url.pathname + url.search
+  const site = siteOfHost(url.host)
+  if (site !== undefined) return upstreamOf(site + path)
+  if (url.host !== hostOf(host)) return undefined
   if (!isPlausibleHost(firstSegment(path))) return undefined
   return upstreamOf(path)
 }
@@ -84,15 +91,16 @@ export function siteRelation (from: URL, to: URL): 'same-origin' | 'same-site' |
 /**
  * The request headers a browser's request to `upstream` carries upstream, in the upstream's
  * terms rather than this proxy's (to the browser, every proxied site is one origin):
- * - Cookie: only that site's cookies (see src/site-cookies.ts);
+ * - Cookie: only that site's cookies (see src/site-cookies.ts), unless the site has its own
+ *   browser origin (`ownOrigin`), where the browser keeps them apart itself;
  * - Referer: the upstream page, cut to its origin across origins as browsers do by default
  *   (`strict-origin-when-cross-origin`), left out when it names no proxied page;
  * - Origin and Sec-Fetch-Site: the requesting page's upstream origin and its relation to the target;
  * - Accept-Encoding: only codings src/rewrite-body.ts can decode.
  */
-export function upstreamBrowserHeaders (headers: IncomingHttpHeaders, upstream: URL): void {
+export function upstreamBrowserHeaders (headers: IncomingHttpHeaders, upstream: URL, ownOrigin = false): void {
   const cookie = headers.cookie
-  if (cookie !== undefined) {
+  if (cookie !== undefined && !ownOrigin) {
     const kept = filterCookieHeader(Array.isArray(cookie) ? cookie.join('; ') : cookie, proxyPrefix(upstream))
     if (kept === undefined) delete headers.cookie
     else headers.cookie = kept
@@ -103,9 +111,14 @@ export function upstreamBrowserHeaders (headers: IncomingHttpHeaders, upstream: 
     else headers.referer = from.origin === upstream.origin ? from.href : `${from.origin}/`
   }
   const origin = headers.origin
-  if (origin !== undefined && origin !== 'null' && headers.host !== undefined && /^https?:\/\//.test(origin) && origin.replace(/^https?:\/\//, '') === hostOf(headers.host)) {
-    if (from === undefined) delete headers.origin
-    else headers.origin = from.origin
+  if (origin !== undefined && origin !== 'null' && headers.host !== undefined && /^https?:\/\//.test(origin)) {
+    const originHost = origin.replace(/^https?:\/\//, '')
+    const site = siteOfHost(originHost)
+    if (site !== undefined) headers.origin = upstreamOf(site)?.origin ?? origin
+    else if (originHost === hostOf(headers.host)) {
+      if (from === undefined) delete headers.origin
+      else headers.origin = from.origin
+    }
   }
   // Only codings the rewriter can undo (Chromium also offers zstd, which Node 20 cannot decode).
   const accepted = headers['accept-encoding']

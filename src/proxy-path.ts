@@ -18,12 +18,15 @@ export function proxyPathOf (url: URL): string {
   return proxyPrefix(url) + url.pathname + url.search + url.hash
 }
 
+/** How an absolute upstream URL is written for the browser; undefined keeps the reference. */
+export type UrlMap = (url: URL) => string | undefined
+
 /**
  * Resolves `reference` (as written in a page, a CSS file or a header) against the upstream
- * `base` and returns its proxy path; undefined when it must stay as written: empty,
- * fragment-only, not http(s) (data:, blob:, javascript:, mailto:...) or unparsable.
+ * `base` and returns its proxy path (or what `map` makes of it); undefined when it must stay
+ * as written: empty, fragment-only, not http(s) (data:, blob:, javascript:, mailto:...) or unparsable.
  */
-export function toProxyPath (reference: string, base: URL): string | undefined {
+export function toProxyPath (reference: string, base: URL, map: UrlMap = proxyPathOf): string | undefined {
   const trimmed = reference.trim()
   if (trimmed === '' || trimmed.startsWith('#')) return undefined
   let url: URL
@@ -33,7 +36,7 @@ export function toProxyPath (reference: string, base: URL): string | undefined {
     return undefined
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined
-  return proxyPathOf(url)
+  return map(url)
 }
 
 /** The upstream URL named by a proxy path, or undefined when the path names none. */

@@ -9,7 +9,7 @@ import { TextDecoder } from 'node:util'
 import { RewritingStream } from 'parse5-html-rewriting-stream'
 import { rewriteCss } from './css-rewrite.ts'
 import { createHtmlRewriter, type StartTag } from './html-rewrite.ts'
-import { toProxyPath } from './proxy-path.ts'
+import { toProxyPath, type UrlMap } from './proxy-path.ts'
 
 export type BodyKind = 'html' | 'css'
 
@@ -103,10 +103,10 @@ function charsetDecoder (kind: BodyKind, declared: string | undefined): Transfor
 }
 
 /** Collects a style sheet (up to `limit` characters) and rewrites it whole; a larger one passes through as it is. */
-function cssRewriter (url: URL, limit: number): Transform {
+function cssRewriter (url: URL, limit: number, map: UrlMap | undefined): Transform {
   let parts: string[] | undefined = []
   let size = 0
-  const resolve = (reference: string): string | undefined => toProxyPath(reference, url)
+  const resolve = (reference: string): string | undefined => toProxyPath(reference, url, map)
   return new Transform({
     encoding: 'utf8',
     decodeStrings: false,
@@ -135,6 +135,10 @@ export interface BodyRewrite {
   head?: string
   /** Largest style sheet rewritten, in characters. */
   maxCssChars: number
+  /** How absolute URLs are written (default: proxy paths). */
+  map?: UrlMap
+  /** Leave `<meta name=referrer>` as it is (see HtmlRewriteOptions). */
+  keepReferrerPolicy?: boolean
 }
 
 /**
@@ -146,8 +150,8 @@ export function rewriteBody (source: Readable | Buffer, options: BodyRewrite): R
   if (decode === undefined) return undefined
   const input = Buffer.isBuffer(source) ? Readable.from([source]) : source
   const rewrite = options.kind === 'html'
-    ? createHtmlRewriter({ url: options.url, head: options.head })
-    : cssRewriter(options.url, options.maxCssChars)
+    ? createHtmlRewriter({ url: options.url, head: options.head, map: options.map, keepReferrerPolicy: options.keepReferrerPolicy })
+    : cssRewriter(options.url, options.maxCssChars, options.map)
   const stages = [...decode, charsetDecoder(options.kind, options.charset), rewrite]
   return pipeline(input, ...(stages as [Transform]), () => {}) as unknown as Readable
 }

@@ -35,12 +35,13 @@ function scopedPath (prefix: string, path: string): string {
  * Rewrites one Set-Cookie field value from upstream site `prefix` (answering `requestPath`):
  * name tagged, Path moved under the prefix, Domain dropped (the site is its exact host), and
  * Secure / SameSite=None / Partitioned dropped because the browser reaches this proxy over
- * plain HTTP and every proxied site is same-origin to it.
+ * plain HTTP and every proxied site is same-origin to it. With no prefix (the site has its
+ * own browser origin, src/site-origin.ts) the name and Path stay as they are.
  */
-export function rewriteSetCookie (value: string, prefix: string, requestPath: string): string {
+export function rewriteSetCookie (value: string, prefix: string | undefined, requestPath: string): string {
   const parts = value.split(';')
   const pair = parts[0].trim()
-  const out = [siteTag(prefix) + pair]
+  const out = [prefix === undefined ? pair : siteTag(prefix) + pair]
   let path: string | undefined
   for (const raw of parts.slice(1)) {
     const attribute = raw.trim()
@@ -50,12 +51,13 @@ export function rewriteSetCookie (value: string, prefix: string, requestPath: st
     const attrValue = eq === -1 ? '' : attribute.slice(eq + 1).trim()
     if (name === 'domain' || name === 'secure' || name === 'partitioned') continue
     if (name === 'samesite' && attrValue.toLowerCase() === 'none') continue
-    if (name === 'path') {
+    if (name === 'path' && prefix !== undefined) {
       path = attrValue // §5.2.4: the last Path attribute wins
       continue
     }
     out.push(attribute)
   }
+  if (prefix === undefined) return out.join('; ')
   const effective = path !== undefined && path.startsWith('/') ? path : defaultPath(requestPath)
   out.push(`Path=${scopedPath(prefix, effective)}`)
   return out.join('; ')

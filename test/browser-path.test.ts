@@ -142,3 +142,58 @@ test('path-prefix browsing: renders like the site, stays in the proxy, isolates 
   t.assert.ok(hits.includes(`/${A}/css/site.css`) && hits.includes(`/${B}/img/badge.png`), hits.join(' '))
   await again.close()
 })
+
+test('per-site origins (<host>.<port>.localhost): each site its own browser origin, through the cache', { timeout: 60_000 }, async (t: TestContext) => {
+  mkdirSync(ARTIFACTS, { recursive: true })
+  const site = await startTestSite()
+  t.after(() => site.close())
+  const app = await buildApp(testConfig({ UPSTREAM_ALLOW: '127.0.0.1,127.0.0.2' }))
+  t.after(async () => { await app.close() })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+  const siteA = `http://127.0.0.1.${site.a.host.split(':')[1]}.localhost:${port}`
+  const siteB = `http://127.0.0.2.${site.b.host.split(':')[1]}.localhost:${port}`
+  const browser = await launch()
+  t.after(async () => { await browser.close() })
+
+  const direct = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 })
+  const directShot = await (await openHome(direct, `${site.a.origin}/`)).screenshot()
+  await direct.close()
+  const directA = pathsSince(site.a, 0)
+  const directB = pathsSince(site.b, 0)
+
+  const fromA = site.a.requests.length
+  const fromB = site.b.requests.length
+  const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 })
+  const seen: string[] = []
+  const serverErrors: string[] = []
+  context.on('request', (request) => seen.push(request.url()))
+  context.on('response', (response) => { if (response.status() >= 500) serverErrors.push(`${response.status()} ${response.url()}`) })
+  const page = await openHome(context, `${siteA}/`)
+  const shot = await page.screenshot({ path: `${ARTIFACTS}/site-origin-proxied.png` })
+  t.assert.equal(await page.textContent('#data'), 'data fetched from /api/data.json')
+  t.assert.deepEqual(pathsSince(site.a, fromA), directA)
+  t.assert.deepEqual(pathsSince(site.b, fromB), directB)
+  t.assert.deepEqual(seen.filter((url) => !url.startsWith(`${siteA}/`) && !url.startsWith(`${siteB}/`) && !url.startsWith('data:')), [])
+  const one = PNG.sync.read(directShot)
+  const two = PNG.sync.read(shot)
+  const differing = pixelmatch(one.data, two.data, undefined, one.width, one.height, { threshold: 0.1 })
+  t.assert.ok(differing <= one.width * one.height * 0.002, `${differing} pixels differ`)
+
+  await Promise.all([page.waitForURL(`${siteA}/about.html?from=abs`), page.click('#abs-redirect')])
+  await page.goBack()
+  await Promise.all([page.waitForURL(`${siteB}/`), page.click('#site-b')])
+
+  // Cookies are the browser's own per origin; a script of site A cannot read site B's pages.
+  await page.goto(`${siteA}/set-cookie`)
+  await page.goto(`${siteB}/set-cookie`)
+  await page.goto(`${siteA}/read-cookie`)
+  t.assert.deepEqual(cookieSet(await page.textContent('#server')), ['jsA=1', 'pref=A', 'sid=A-secret'])
+  t.assert.deepEqual(cookieSet(await page.textContent('#script')), ['jsA=1', 'pref=A', 'sid=A-secret'])
+  const crossRead = await page.evaluate(async (url: string) => await fetch(url, { credentials: 'include' }).then(async (r) => await r.text(), (e: Error) => `blocked: ${e.message}`), `${siteB}/read-cookie`)
+  t.assert.match(crossRead, /^blocked/)
+  await page.goto(`${siteB}/read-cookie`)
+  t.assert.deepEqual(cookieSet(await page.textContent('#server')), ['jsB=1', 'pref=B', 'sid=B-secret'])
+  t.assert.deepEqual(serverErrors, [])
+  await context.close()
+})
