@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
@@ -13,7 +13,8 @@ import {
 } from '../src/freshness.ts'
 import { BodyBroadcast, Flights, within, type Flight, type FlightOutcome } from '../src/flight.ts'
 import { HitForPass } from '../src/hit-for-pass.ts'
-import { normalizeResponseHeaders } from '../src/response-headers.ts'
+import { normalizeResponseHeaders, single } from '../src/response-headers.ts'
+import { sliceStream } from '../src/range-slice.ts'
 import { UpstreamUnreachable } from '../src/errors.ts'
 import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
 import { MemoryTier } from '../src/memory-tier.ts'
@@ -35,6 +36,7 @@ interface SharedHead {
   headers: StoredHeaders
   vary: string[] | undefined
   storeKey: string
+  epoch: number
 }
 
 type Outcome = FlightOutcome<SharedHead, Cached>
@@ -50,6 +52,8 @@ interface CacheState {
   stale?: Cached
   /** The URL has variants, but none for this request. */
   varyMiss?: boolean
+  /** The stamp of the URL's Vary index, when it has one (see vary.ts). */
+  epoch?: number
   /** The flight this request leads, and whether it holds the cross-process lease. */
   flight?: Flight<SharedHead, Cached>
   lease?: boolean
@@ -85,7 +89,7 @@ declare module 'fastify' {
 const ERROR_STATUSES = new Set([500, 502, 503, 504])
 const ALONE = { kind: 'alone' } as const
 // Reasons that belong to one client's request, not to the URL: no hit-for-pass.
-const CLIENT_REASONS = new Set(['head', 'request-no-store', 'authorization', 'method'])
+const CLIENT_REASONS = new Set(['head', 'request-no-store', 'authorization', 'method', 'partial'])
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']
 const ERROR_LOG_INTERVAL_MS = 60_000
 const REMOTE_POLL_MS = 10
@@ -182,12 +186,13 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   /** Finds the stored response for a request, following the URL's Vary index to its variant. */
-  async function find (key: string, headers: IncomingHttpHeaders, skipMemory = false): Promise<{ cached?: Cached, storeKey: string, varyMiss?: boolean }> {
+  async function find (key: string, headers: IncomingHttpHeaders, skipMemory = false): Promise<{ cached?: Cached, storeKey: string, varyMiss?: boolean, epoch?: number }> {
     const found = await lookup(key, skipMemory)
     if (found?.entry.vary === undefined) return { cached: found, storeKey: key }
-    const storeKey = variantKey(key, found.entry.vary, headers)
+    const epoch = found.entry.responseTime
+    const storeKey = variantKey(key, found.entry.vary, headers, epoch)
     const cached = await lookup(storeKey, skipMemory)
-    return { cached, storeKey, varyMiss: cached === undefined }
+    return { cached, storeKey, varyMiss: cached === undefined, epoch }
   }
 
   function put (key: string, cached: Cached, size: number, encoded: Buffer, expiresAt: number | undefined): Promise<void> {
@@ -196,11 +201,11 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   /** Stores a response (and the Vary index of its URL when it varies). Resolves when written. */
-  function save (key: string, storeKey: string, entry: CacheEntry): { cached: Cached, written: Promise<void> } {
+  function save (key: string, storeKey: string, entry: CacheEntry, epoch = entry.responseTime): { cached: Cached, written: Promise<void> } {
     const cached = prepare(entry)
     const writes: Array<Promise<void>> = []
     if (entry.vary !== undefined && storeKey !== key) {
-      const index: CacheEntry = { url: entry.url, status: 0, headers: {}, requestTime: entry.requestTime, responseTime: entry.responseTime, vary: entry.vary, body: Buffer.alloc(0) }
+      const index: CacheEntry = { url: entry.url, status: 0, headers: {}, requestTime: epoch, responseTime: epoch, vary: entry.vary, body: Buffer.alloc(0) }
       const encodedIndex = encodeEntry(index)
       writes.push(put(key, prepare(index), encodedIndex.length, encodedIndex, undefined))
     }
@@ -285,14 +290,40 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     }
     if (outcome.kind !== 'response') return false
     const { head } = outcome
-    if (head.vary !== undefined && variantKey(state.key, head.vary, request.headers) !== head.storeKey) return false
+    if (head.vary !== undefined && variantKey(state.key, head.vary, request.headers, head.epoch) !== head.storeKey) return false
     const body = outcome.body.subscribe()
     if (body === undefined) return false
     reply.code(head.status).headers(head.headers)
     reply.header('via', appendVia(head.headers.via))
     reply.header('cache-status', appendCacheStatus(head.headers['cache-status'], 'hit; detail=coalesced'))
     reply.header('x-cache', 'HIT')
-    reply.send(body)
+    if (!sendRanged(request, reply, head.status, head.headers, body, 'drain')) reply.send(body)
+    return true
+  }
+
+  /**
+   * Answers a Range request from a whole response while it streams (RFC 9110 §14): 206 with
+   * the slice, or 416. False when it cannot (not a 200, no Content-Length, no usable range):
+   * the whole 200 is then a valid answer too. After the slice the rest of `body` is read on
+   * (`drain`: it is being stored) or dropped (`drop`).
+   */
+  function sendRanged (request: FastifyRequest, reply: FastifyReply, status: number, headers: StoredHeaders, body: Readable, rest: 'drain' | 'drop'): boolean {
+    const raw = request.headers.range
+    const length = Number(headers['content-length'])
+    if (raw === undefined || request.method !== 'GET' || status !== 200 || headers['content-length'] === undefined || !Number.isSafeInteger(length)) return false
+    const range = evaluateRange(String(raw), request.headers['if-range'] as string | undefined, length, {
+      etag: single(headers.etag), lastModified: single(headers['last-modified']), date: single(headers.date)
+    })
+    if (range.kind === 'full') return false
+    const enough = rest === 'drain' ? () => { body.resume() } : () => { discard(body) }
+    reply.removeHeader('content-length')
+    if (range.kind === 'unsatisfiable') {
+      enough()
+      reply.code(416).header('content-range', range.contentRange).send()
+      return true
+    }
+    reply.code(206).header('content-range', range.contentRange).header('content-length', range.end - range.start + 1)
+      .send(sliceStream(body, range.start, range.end, enough))
     return true
   }
 
@@ -365,8 +396,9 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
           invalidate(key) // the origin no longer lets this be cached
           return
         }
-        const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers)
-        await save(state.key, storeKey, { url: url.href, status: res.statusCode, headers: headersToStore(resHeaders), requestTime, responseTime, vary, body: Buffer.concat(chunks, size) }).written
+        const epoch = state.epoch ?? responseTime
+        const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers, epoch)
+        await save(state.key, storeKey, { url: url.href, status: res.statusCode, headers: headersToStore(resHeaders), requestTime, responseTime, vary, body: Buffer.concat(chunks, size) }, epoch).written
       } finally {
         await store.releaseLease(key)
       }
@@ -385,7 +417,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (headers.authorization !== undefined || store.changedElsewhere()) return undefined
     let cached = memory.get(key)
     if (cached?.entry.vary !== undefined) {
-      const variant = variantKey(key, cached.entry.vary, headers)
+      const variant = variantKey(key, cached.entry.vary, headers, cached.entry.responseTime)
       cached = memory.get(variant)
       if (cached !== undefined) store.touch(variant)
     } else if (cached !== undefined) {
@@ -427,6 +459,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const found = await find(key, headers)
     state.storeKey = found.storeKey
     state.varyMiss = found.varyMiss
+    state.epoch = found.epoch
     const authorized = headers.authorization !== undefined
     // RFC 9111 §3.5: a request with Authorization reuses only responses that allow it.
     if (found.cached !== undefined && (!authorized || allowsAuthorized(found.cached.entry.headers))) {
@@ -444,8 +477,10 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       return answered(reply.code(504).header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
         .send({ error: 'Gateway Timeout', message: 'not in cache and the request said only-if-cached' }))
     }
-    // Only plain GET and HEAD are merged: a range or an authorized request goes on its own.
-    if (authorized || headers.range !== undefined) return false
+    // Authorized requests go on their own. A GET with a Range leads or joins like any other:
+    // the whole response is fetched once, stored, and the range answered from it (as Varnish
+    // does), so a media player's second `Range: bytes=0-` is a hit.
+    if (authorized || (headers.range !== undefined && request.method !== 'GET')) return false
 
     const flight = flights.get(state.storeKey)
     if (flight !== undefined) return serveOutcome(request, reply, state, await within(flight.outcome, leaseMs, ALONE))
@@ -554,29 +589,32 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (reason === undefined && declared !== undefined && declared > config.maxEntryBytes) reason = 'too-large'
     // A body delimited only by the connection closing cannot be told from one cut off by a reset.
     if (reason === undefined && declared === undefined && /close/i.test(String(res.headers.connection ?? ''))) reason = 'unframed'
+    // The client's Range was taken off this request when it leads a flight or revalidates.
+    const rangeTaken = state.flight !== undefined || stale !== undefined
     if (reason !== undefined) {
       if (!CLIENT_REASONS.has(reason)) passes.add(state.key)
       settle(state, { kind: 'alone' })
       if (reason === 'unframed') reply.header('connection', 'close') // the client judges the end as we do
       reply.header('cache-status', appendCacheStatus(headers['cache-status'], `${fwd}; detail=${reason}`))
-      reply.send(res.stream)
+      if (!rangeTaken || !sendRanged(request, reply, status, headers, res.stream, 'drop')) reply.send(res.stream)
       return
     }
     passes.delete(state.key)
     const vary = varyNames(headers.vary) as string[] | undefined
-    const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers)
-    const storedHeaders = headersToStore(headers)
     const responseTime = Date.now()
+    const epoch = state.epoch ?? responseTime
+    const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers, epoch)
+    const storedHeaders = headersToStore(headers)
     const body = new BodyBroadcast(res.stream, config.maxEntryBytes, (whole) => {
       if (whole === undefined || (declared !== undefined && whole.length !== declared)) {
         settle(state, { kind: 'alone' })
         return undefined
       }
-      const { cached, written } = save(state.key, storeKey, { url: url.href, status, headers: storedHeaders, requestTime: state.requestTime, responseTime, vary, body: whole })
+      const { cached, written } = save(state.key, storeKey, { url: url.href, status, headers: storedHeaders, requestTime: state.requestTime, responseTime, vary, body: whole }, epoch)
       settle(state, { kind: 'entry', entry: cached }, written)
       return written
     }, WRITE_HOLD_MS)
-    state.flight?.resolve({ kind: 'response', head: { status, headers: storedHeaders, vary, storeKey }, body })
+    state.flight?.resolve({ kind: 'response', head: { status, headers: storedHeaders, vary, storeKey, epoch }, body })
     reply.header('cache-status', appendCacheStatus(headers['cache-status'], `${fwd}; stored`))
     const mine = body.subscribe() as Readable
     body.start()
@@ -586,7 +624,36 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       reply.code(304).headers(notModifiedHeaders(headers)).send()
       return
     }
-    reply.send(mine)
+    if (request.headers.range !== undefined && headers['content-length'] === undefined && request.method === 'GET' && status === 200) {
+      sendRangedWhenComplete(request, reply, headers, mine)
+      return
+    }
+    if (!sendRanged(request, reply, status, headers, mine, 'drain')) reply.send(mine)
+  }
+
+  /** A Range request for a body of unknown length: read it whole (up to MAX_ENTRY_BYTES), then slice. */
+  function sendRangedWhenComplete (request: FastifyRequest, reply: FastifyReply, headers: StoredHeaders, body: Readable): void {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size <= config.maxEntryBytes) return
+      // Too large to hold: the whole 200 is a valid answer to a Range request as well.
+      body.off('data', onData)
+      body.pause()
+      const whole = new PassThrough()
+      for (const held of chunks) whole.write(held)
+      reply.send(body.pipe(whole))
+    }
+    body.on('data', onData)
+    body.once('error', (error) => { if (!reply.sent) reply.send(error) })
+    body.once('end', () => {
+      if (size > config.maxEntryBytes || reply.sent) return
+      const whole = Buffer.concat(chunks, size)
+      const withLength = { ...headers, 'content-length': String(size) }
+      if (!sendRanged(request, reply, 200, withLength, Readable.from([whole]), 'drop')) reply.header('content-length', size).send(whole)
+    })
   }
 
   /** RFC 9111 §4.4: a successful unsafe request invalidates its URL and same-origin Location/Content-Location. */
