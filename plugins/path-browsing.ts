@@ -13,12 +13,19 @@ import { PROXY_ROUTE } from './upstream.ts'
 
 // Headers that describe the origin's exact bytes or name the origin's hosts: wrong for a rewritten body.
 const BYTE_HEADERS = ['content-length', 'content-encoding', 'content-md5', 'digest', 'content-digest', 'repr-digest']
+const DOCUMENT_DESTINATIONS = new Set(['document', 'iframe', 'frame', 'embed', 'object'])
 const POLICY_HEADERS = ['content-security-policy', 'content-security-policy-report-only']
 
 /** The port of a Host header ('' for none). */
 function portOf (host: string | undefined): string {
   const match = /:(\d+)$/.exec(host ?? '')
   return match === null ? '' : match[1]
+}
+
+/** A request for a document (a page or frame), not a fragment fetched by a script. */
+function isDocument (request: FastifyRequest): boolean {
+  const dest = request.headers['sec-fetch-dest']
+  return dest === undefined || DOCUMENT_DESTINATIONS.has(String(dest))
 }
 
 /** A request in path-prefix form (`GET /host/path`), not a forward-proxy one (`GET http://host/path`). */
@@ -93,7 +100,7 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
       url: upstream,
       contentEncoding: reply.getHeader('content-encoding') as string | undefined,
       charset: charsetOf(contentType),
-      head: kind === 'html' && map === undefined ? cookieShim(proxyPrefix(upstream)) : undefined,
+      head: kind === 'html' && map === undefined && isDocument(request) ? cookieShim(proxyPrefix(upstream)) : undefined,
       maxCssChars: config.maxEntryBytes,
       map,
       keepReferrerPolicy: map !== undefined

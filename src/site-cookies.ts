@@ -81,14 +81,15 @@ export function filterCookieHeader (value: string, prefix: string): string | und
  * A script for the top of each rewritten page: `document.cookie` reads and writes the
  * site's own cookies under the names the site chose, and a script's `path=/...` lands under
  * the site's prefix. Inline, so it needs no route; the page's CSP is dropped on rewritten
- * pages (it names the upstream hosts, not this proxy).
+ * pages (it names the upstream hosts, not this proxy). Run twice (an HTML fragment whose
+ * scripts a page evaluates), it leaves the first wrapper in place.
  */
 export function cookieShim (prefix: string): string {
   const tag = JSON.stringify(siteTag(prefix))
   const root = JSON.stringify(prefix)
   return `<script>(function(){var t=${tag},p=${root},P=Document.prototype,d=Object.getOwnPropertyDescriptor(P,"cookie");` +
-    'if(!d||!d.get||!d.set)return;Object.defineProperty(P,"cookie",{configurable:true,enumerable:true,' +
-    'get:function(){return d.get.call(this).split("; ").filter(function(c){return c.indexOf(t)===0}).map(function(c){return c.slice(t.length)}).join("; ")},' +
+    'if(!d||!d.get||!d.set||d.get.cpx)return;var g=function(){return d.get.call(this).split("; ").filter(function(c){return c.indexOf(t)===0}).map(function(c){return c.slice(t.length)}).join("; ")};g.cpx=1;' +
+    'Object.defineProperty(P,"cookie",{configurable:true,enumerable:true,get:g,' +
     'set:function(v){var a=String(v).split(";"),o=[t+a[0].trim()];for(var i=1;i<a.length;i++){var s=a[i].trim(),e=s.indexOf("="),' +
     'k=(e<0?s:s.slice(0,e)).trim().toLowerCase(),w=e<0?"":s.slice(e+1).trim();if(k==="domain"||k==="secure"||k==="partitioned"||(k==="samesite"&&w.toLowerCase()==="none"))continue;' +
     'if(k==="path"){if(w.charAt(0)==="/")o.push("path="+(w==="/"?p:p+w));continue}if(s)o.push(s)}d.set.call(this,o.join("; "))}})})()</script>'

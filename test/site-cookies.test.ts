@@ -1,4 +1,5 @@
 import { test, type TestContext } from 'node:test'
+import { runInNewContext } from 'node:vm'
 import { defaultPath, filterCookieHeader, rewriteSetCookie, siteTag, cookieShim } from '../src/site-cookies.ts'
 
 const A = '/127.0.0.1:23000'
@@ -37,4 +38,26 @@ test('the cookie shim is one inline script naming the site', (t: TestContext) =>
   t.assert.match(shim, /^<script>\(function\(\)\{.*\}\)\(\)<\/script>$/s)
   t.assert.ok(shim.includes(JSON.stringify(siteTag(A))))
   t.assert.ok(shim.includes(JSON.stringify(A)))
+})
+
+test('the cookie shim tags what scripts write, shows them their own names, and wraps only once', (t: TestContext) => {
+  const written: string[] = []
+  let jar = `${siteTag(B)}other=1`
+  class Document {}
+  Object.defineProperty(Document.prototype, 'cookie', {
+    configurable: true,
+    get: () => jar,
+    set: (value: string) => {
+      written.push(value)
+      jar += `; ${value.split(';')[0]}`
+    }
+  })
+  const script = cookieShim(A).replace(/^<script>|<\/script>$/g, '')
+  runInNewContext(script, { Document })
+  runInNewContext(script, { Document }) // a fragment evaluated again
+  const doc = new Document() as { cookie: string }
+  doc.cookie = 'theme=dark; path=/; Domain=example.com; Secure; SameSite=None; max-age=60'
+  doc.cookie = 'deep=1; path=/app'
+  t.assert.deepEqual(written, [`${siteTag(A)}theme=dark; path=${A}; max-age=60`, `${siteTag(A)}deep=1; path=${A}/app`])
+  t.assert.equal(doc.cookie, 'theme=dark; deep=1')
 })
