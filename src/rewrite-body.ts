@@ -152,6 +152,13 @@ export function rewriteBody (source: Readable | Buffer, options: BodyRewrite): R
   const rewrite = options.kind === 'html'
     ? createHtmlRewriter({ url: options.url, head: options.head, map: options.map, keepReferrerPolicy: options.keepReferrerPolicy })
     : cssRewriter(options.url, options.maxCssChars, options.map)
+  // A body the origin encoded wrongly is its fault: 502 when nothing was sent yet (the error
+  // handler reads statusCode), else the response is cut short.
+  for (const decoder of decode) {
+    decoder.once('error', (error: Error & { statusCode?: number, code?: string }) => {
+      Object.assign(error, { statusCode: 502, code: 'CPX_UPSTREAM_BAD_BODY', message: `the upstream's ${options.contentEncoding ?? ''} body could not be decoded: ${error.message}` })
+    })
+  }
   const stages = [...decode, charsetDecoder(options.kind, options.charset), rewrite]
   return pipeline(input, ...(stages as [Transform]), () => {}) as unknown as Readable
 }

@@ -156,3 +156,30 @@ test('forward-proxy requests and the proxy\'s own error answers are never rewrit
   t.assert.equal(refused.headers['content-type'], 'application/json; charset=utf-8')
   t.assert.match(refused.body, /"upstream":"127\.0\.0\.1:1"/)
 })
+
+test('an origin\'s corrupt gzip HTML cuts that browser response short and nothing else', async (t: TestContext) => {
+  const origin = await startOrigin({
+    '/broken': (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'gzip', 'cache-control': 'no-store' })
+      res.end(Buffer.concat([gzipSync(Buffer.from('<p>start')).subarray(0, 12), Buffer.from('garbage that is not deflate')]))
+    },
+    '/ok': (_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<a href="/x">x</a>') }
+  })
+  t.after(() => origin.close())
+  const app = await testApp(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const outcome = await new Promise<string>((resolve) => {
+    http.get({ host: '127.0.0.1', port, path: `/${origin.host}/broken`, headers: CHROME }, (res) => {
+      let body = ''
+      res.on('data', (chunk) => { body += String(chunk) })
+      res.on('end', () => resolve(`ended ${res.statusCode} ${body}`))
+      res.on('error', () => resolve('cut'))
+      res.on('aborted', () => resolve('cut'))
+    }).on('error', () => resolve('cut'))
+  })
+  t.assert.match(outcome, /^(cut|ended 502 .*could not be decoded)/)
+  const ok = await app.inject({ url: `/${origin.host}/ok`, headers: CHROME })
+  t.assert.equal(ok.statusCode, 200)
+  t.assert.ok(ok.body.includes(`<a href="/${origin.host}/x">x</a>`))
+})
