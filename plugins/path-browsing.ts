@@ -93,8 +93,10 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
     const kind = rewritableKind(contentType)
     const status = reply.statusCode
     // RFC 9110 §15.3.7, §15.4.5: a 206 or 304 stands for parts or metadata of the origin's bytes; never rewritten.
+    // A download (Content-Disposition: attachment) is a file to save, not a page to browse.
     if (kind === undefined || payload === null || payload === undefined || request.method === 'HEAD' ||
-        status < 200 || status === 204 || status === 206 || status === 304) return done(null, payload)
+        status < 200 || status === 204 || status === 206 || status === 304 ||
+        /^\s*attachment/i.test(String(reply.getHeader('content-disposition') ?? ''))) return done(null, payload)
     const body = rewriteBody(payload as Readable | Buffer, {
       kind,
       url: upstream,

@@ -28,6 +28,7 @@ async function site () {
       res.end(html)
     },
     '/s.css': (_req, res) => { res.writeHead(200, { 'content-type': 'text/css', 'cache-control': 'max-age=60' }); res.end(CSS) },
+    '/download.html': (_req, res) => { res.writeHead(200, { 'content-type': 'text/html', 'content-disposition': 'attachment; filename=page.html' }); res.end(HTML) },
     '/moved': (_req, res) => { res.writeHead(301, { location: 'http://127.0.0.2:9/elsewhere', refresh: '0; url=/x' }); res.end() },
     '/login': (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain', 'set-cookie': ['sid=1; Path=/; Domain=127.0.0.1; Secure', 'lang=en'] }); res.end('ok') },
     '/echo': (req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify({ cookie: req.headers.cookie ?? null, referer: req.headers.referer ?? null })) }
@@ -76,6 +77,8 @@ test('browsers get rewritten HTML and CSS on miss and hit, while the cache keeps
     t.assert.ok(res.body.includes(`<a href="/${origin.host}/next">n</a>`))
     t.assert.ok(res.body.includes(JSON.stringify(siteTag(`/${origin.host}`))))
   }
+  const download = await app.inject({ url: `/${origin.host}/download.html`, headers: CHROME })
+  t.assert.equal(download.body, HTML)
   const css = await app.inject({ url: `/${origin.host}/s.css`, headers: { ...CHROME, 'sec-fetch-dest': 'style' } })
   t.assert.equal(css.body, `body{background:url("/${origin.host}/bg.png")}`)
   t.assert.equal(origin.hits('/page'), 1)
