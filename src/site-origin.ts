@@ -6,9 +6,11 @@
  *   https://example.com:8443       <-> example.com.8443.https.localhost
  * A numeric label before `.localhost` (or before `.https`) is the port (no top-level domain
  * is numeric; an IPv4 address alone has exactly four numeric labels), and `https` is no
- * top-level domain either. IPv6 upstreams have no such name.
+ * top-level domain either. IPv6 upstreams have no such name. The upstream must be a
+ * plausible host (src/plausible-host.ts), so `proxy.localhost` can still name this proxy.
  */
 import { isIP } from 'node:net'
+import { isPlausibleHost } from './plausible-host.ts'
 import { proxyPrefix, upstreamOf, type UrlMap } from './proxy-path.ts'
 
 const SUFFIX = '.localhost'
@@ -38,6 +40,8 @@ export function siteOfHost (host: string | undefined): string | undefined {
   if (labels.length > 1 && /^\d{1,5}$/.test(labels[labels.length - 1]) && !(numeric && labels.length === 4)) port = labels.pop()
   const hostname = labels.join('.')
   if (numeric && isIP(hostname) !== 4) return undefined
+  // `proxy.localhost` may well be this proxy's own name: only plausible hosts are sites.
+  if (!isPlausibleHost(port === undefined ? hostname : `${hostname}:${port}`)) return undefined
   const url = upstreamOf(`/${scheme === 'https' ? 'https://' : ''}${hostname}${port === undefined ? '' : `:${port}`}/`)
   return url === undefined ? undefined : proxyPrefix(url)
 }

@@ -17,7 +17,7 @@ test('upstream origins map to .localhost names and back', (t: TestContext) => {
     t.assert.equal(siteOfHost(`${host.toUpperCase()}:8888`), prefix, host)
   }
   t.assert.equal(siteHost(new URL('http://[::1]:8080/')), undefined)
-  for (const host of [undefined, 'localhost', 'localhost:8888', 'example.com', '.localhost', '1.2.3.localhost', 'bad_host!.localhost', 'a..b.localhost']) {
+  for (const host of [undefined, 'localhost', 'localhost:8888', 'example.com', '.localhost', '1.2.3.localhost', 'bad_host!.localhost', 'a..b.localhost', 'proxy.localhost:8888', 'app.localhost']) {
     t.assert.equal(siteOfHost(host), undefined, String(host))
   }
 })
