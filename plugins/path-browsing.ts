@@ -13,6 +13,7 @@ import { PROXY_ROUTE } from './upstream.ts'
 
 // Headers that describe the origin's exact bytes or name the origin's hosts: wrong for a rewritten body.
 const BYTE_HEADERS = ['content-length', 'content-encoding', 'content-md5', 'digest', 'content-digest', 'repr-digest']
+const OWN_ROUTES = new Set(['/', '/favicon.ico'])
 const DOCUMENT_DESTINATIONS = new Set(['document', 'iframe', 'frame', 'embed', 'object'])
 const POLICY_HEADERS = ['content-security-policy', 'content-security-policy-report-only']
 
@@ -65,7 +66,8 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
 
   // Before the upstream plugin judges the path: `/css/site.css` is not a host to refuse.
   fastify.addHook('onRequest', (request, reply, done) => {
-    if (!pathMode(request)) return done()
+    // The proxy's own `/` and `/favicon.ico` too: a proxied page asking for them means its site's.
+    if (!pathMode(request) && !(OWN_ROUTES.has(request.routeOptions.url ?? '') && request.headers.referer !== undefined)) return done()
     const browser = isBrowser(request.headers)
     if (!browser && request.headers.referer === undefined) return done() // curl: nothing to decide
     const ownOrigin = siteOfHost(request.headers.host) !== undefined

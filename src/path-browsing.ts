@@ -59,15 +59,14 @@ export interface Redirect {
 
 /**
  * The redirect a path-prefix request needs, if any:
- * - first segment not a plausible host and a Referer that is a proxied page: 307 (method and
- *   body kept, RFC 9110 §15.4.8) to the same path under the Referer's site;
+ * - first segment not a plausible host (or none: `/`, `/?q`) and a Referer that is a proxied
+ *   page: 307 (method and body kept, RFC 9110 §15.4.8) to the same path under the Referer's site;
  * - a browser opening a site without a path (`/127.0.0.1:23000`): 308 to `/127.0.0.1:23000/`,
  *   so the page's relative links resolve under the site.
  */
 export function pathRedirect (method: string, url: string, headers: IncomingHttpHeaders, browser: boolean): Redirect | undefined {
   const segment = firstSegment(url)
-  if (segment === '') return undefined
-  if (isPlausibleHost(segment)) {
+  if (segment !== '' && isPlausibleHost(segment)) {
     const rest = url.replace(/^\/+/, '').slice(segment.length)
     if (browser && (method === 'GET' || method === 'HEAD') && (rest === '' || rest.startsWith('?'))) {
       return { status: 308, location: `/${segment}/${rest}` }

@@ -37,6 +37,8 @@ test('a browser opening a bare site gets its trailing slash; curl does not', (t:
   t.assert.equal(pathRedirect('POST', '/127.0.0.1:23000', CHROME, true), undefined)
   t.assert.equal(pathRedirect('GET', '/127.0.0.1:23000/', CHROME, true), undefined)
   t.assert.equal(pathRedirect('GET', '/', CHROME, true), undefined)
+  const referer = 'http://localhost:8888/127.0.0.1:23000/dir/page.html'
+  t.assert.deepEqual(pathRedirect('GET', '/?tab=2', { ...CHROME, referer }, true), { status: 307, location: '/127.0.0.1:23000/?tab=2' })
 })
 
 test('upstream headers: the site\'s own cookies, Referer and Origin in upstream terms', (t: TestContext) => {
