@@ -91,9 +91,14 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
     const host = request.headers.host
     const map = siteOfHost(host) === undefined ? undefined : siteOriginMap(upstream, portOf(host))
     rewriteHeaders(reply, upstream, map)
+    const status = reply.statusCode
+    const etag = reply.getHeader('etag')
+    if (status === 304 && typeof etag === 'string' && !etag.startsWith('W/') && String(request.headers['if-none-match'] ?? '').includes(`W/${etag}`)) {
+      // The browser holds the rewritten body under the weak tag: a 304 must not make it strong again (RFC 9111 §4.3.4).
+      reply.header('etag', `W/${etag}`)
+    }
     const contentType = reply.getHeader('content-type') as string | undefined
     const kind = rewritableKind(contentType)
-    const status = reply.statusCode
     // RFC 9110 §15.3.7, §15.4.5: a 206 or 304 stands for parts or metadata of the origin's bytes; never rewritten.
     // A download (Content-Disposition: attachment) is a file to save, not a page to browse.
     if (kind === undefined || payload === null || payload === undefined || request.method === 'HEAD' ||
@@ -119,8 +124,7 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
         reply.header('referrer-policy', 'same-origin')
       }
     }
-    // RFC 9110 §8.8.3.3: the rewritten body is only weakly equivalent to the origin's.
-    const etag = reply.getHeader('etag')
+    // RFC 9110 §8.8.1: the rewritten body is only weakly equivalent to the origin's.
     if (typeof etag === 'string' && !etag.startsWith('W/')) reply.header('etag', `W/${etag}`)
     reply.header('content-type', `${String(contentType).split(';')[0].trim()}; charset=utf-8`)
     done(null, body)

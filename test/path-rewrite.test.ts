@@ -95,6 +95,7 @@ test('a browser\'s conditional request still gets a 304; ranges and HEAD are nev
   await app.inject({ url: `/${origin.host}/s.css`, headers: CHROME })
   const notModified = await app.inject({ url: `/${origin.host}/page`, headers: { ...CHROME, 'if-none-match': 'W/"v1"' } })
   t.assert.equal(notModified.statusCode, 304)
+  t.assert.equal(notModified.headers.etag, 'W/"v1"')
   t.assert.equal(notModified.body, '')
   const range = await app.inject({ url: `/${origin.host}/s.css`, headers: { ...CHROME, range: 'bytes=0-3' } })
   t.assert.equal(range.statusCode, 206)
