@@ -193,3 +193,24 @@ test('an origin\'s corrupt gzip HTML cuts that browser response short and nothin
   t.assert.equal(ok.statusCode, 200)
   t.assert.ok(ok.body.includes(`<a href="/${origin.host}/x">x</a>`))
 })
+
+test('per-site origins: routed by Host, other sites linked by their own origins, cookies left to the browser', async (t: TestContext) => {
+  const origin = await startOrigin({
+    '/p': (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=no-such-charset', 'set-cookie': 'sid=1; Path=/; Domain=127.0.0.1; Secure' })
+      res.end('<a href="/same">s</a><img src="http://127.0.0.2:9/i.png"><a href="https://example.com/x">e</a>')
+    },
+    '/echo': (req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify({ cookie: req.headers.cookie, referer: req.headers.referer, origin: req.headers.origin })) }
+  })
+  t.after(() => origin.close())
+  const app = await testApp(t)
+  const host = `127.0.0.1.${origin.port}.localhost:8888`
+  const page = await app.inject({ url: '/p', headers: { ...CHROME, host } })
+  t.assert.equal(page.statusCode, 200)
+  t.assert.equal(page.body, '<a href="/same">s</a><img src="http://127.0.0.2.9.localhost:8888/i.png"><a href="http://example.com.https.localhost:8888/x">e</a>')
+  t.assert.equal(page.headers['set-cookie'], 'sid=1; Path=/')
+  const echo = await app.inject({ method: 'POST', url: '/echo', headers: { ...CHROME, host, cookie: 'sid=1', referer: `http://${host}/p`, origin: `http://${host}` } })
+  t.assert.deepEqual(JSON.parse(echo.body), { cookie: 'sid=1', referer: `http://${origin.host}/p`, origin: `http://${origin.host}` })
+  const curl = await app.inject({ url: '/p', headers: { ...CURL, host } })
+  t.assert.ok(curl.body.includes('src="http://127.0.0.2:9/i.png"'))
+})
