@@ -16,6 +16,8 @@ export interface Config {
   heuristicMaxSeconds: number
   staleWhileRevalidateSeconds: number
   staleIfErrorSeconds: number
+  /** How long past staleness an entry answers when the origin cannot be reached (refused, reset, timeout). */
+  staleOnErrorSeconds: number
   cacheSetCookie: boolean
   /** How long a URL whose response could not be stored goes straight to the origin (hit-for-pass). */
   hitForPassSeconds: number
@@ -24,6 +26,10 @@ export interface Config {
   upstreamDeny: string[]
   /** Upstream ports allowed, or '*' for any. */
   upstreamPorts: number[] | '*'
+  /** Ports a CONNECT tunnel may open, or '*' for any. */
+  connectPorts: number[] | '*'
+  /** A CONNECT tunnel with no bytes either way for this long is closed. */
+  connectIdleTimeoutMs: number
   /** CIDR ranges of clients served when HOST is not loopback. */
   allowClients: string[]
   /** user:password pairs or user:scrypt hashes that may use the proxy; empty = no authentication. */
@@ -107,12 +113,12 @@ function hostPatterns (env: Env, name: string): string[] {
   return patterns
 }
 
-function ports (env: Env): number[] | '*' {
-  const raw = env.UPSTREAM_PORTS
+function ports (env: Env, name: string, fallback: string): number[] | '*' {
+  const raw = env[name]
   if (raw?.trim() === '*') return '*'
-  const values = list(env, 'UPSTREAM_PORTS', '80,443,8080,8443')
+  const values = list(env, name, fallback)
   if (values.length === 0 || !values.every((p) => /^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535)) {
-    throw new ConfigError('UPSTREAM_PORTS', 'a comma-separated list of ports (1-65535) or *', raw ?? '')
+    throw new ConfigError(name, 'a comma-separated list of ports (1-65535) or *', raw ?? '')
   }
   return values.map(Number)
 }
@@ -167,12 +173,15 @@ export function loadConfig (env: Env = process.env): Config {
     heuristicMaxSeconds: integer(env, 'HEURISTIC_MAX_SECONDS', 86_400, 0),
     staleWhileRevalidateSeconds: integer(env, 'STALE_WHILE_REVALIDATE_SECONDS', 0, 0),
     staleIfErrorSeconds: integer(env, 'STALE_IF_ERROR_SECONDS', 0, 0),
+    staleOnErrorSeconds: integer(env, 'STALE_ON_ERROR_SECONDS', 300, 0),
     cacheSetCookie: boolean(env, 'CACHE_SET_COOKIE', false),
     hitForPassSeconds: integer(env, 'HIT_FOR_PASS_SECONDS', 30, 0, 86_400),
     allowPrivateUpstreams: boolean(env, 'ALLOW_PRIVATE_UPSTREAMS', false),
     upstreamAllow: hostPatterns(env, 'UPSTREAM_ALLOW'),
     upstreamDeny: hostPatterns(env, 'UPSTREAM_DENY'),
-    upstreamPorts: ports(env),
+    upstreamPorts: ports(env, 'UPSTREAM_PORTS', '80,443,8080,8443'),
+    connectPorts: ports(env, 'CONNECT_PORTS', '443'),
+    connectIdleTimeoutMs: integer(env, 'CONNECT_IDLE_TIMEOUT_MS', 300_000, 1),
     allowClients: cidrs(env),
     proxyAuth: proxyAuth(env),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 0, 0),

@@ -8,14 +8,14 @@ import { allowsAuthorized, headersToStore, mergeNotModified, notStorableReason, 
 import { notModified, notModifiedHeaders } from '../src/conditional.ts'
 import { decodeEntry, encodeEntry, type CacheEntry, type StoredHeaders } from '../src/entry.ts'
 import {
-  evaluateReuse, freshness, remainingSeconds, currentAge, requestDirectives, staleIfErrorAllowed, uselessAt,
+  evaluateReuse, freshness, remainingSeconds, currentAge, requestDirectives, staleIfErrorAllowed, staleOnErrorAllowed, uselessAt,
   type Freshness, type FreshnessOptions
 } from '../src/freshness.ts'
 import { BodyBroadcast, Flights, within, type Flight, type FlightOutcome } from '../src/flight.ts'
 import { HitForPass } from '../src/hit-for-pass.ts'
 import { normalizeResponseHeaders, single } from '../src/response-headers.ts'
 import { sliceStream } from '../src/range-slice.ts'
-import { UpstreamUnreachable } from '../src/errors.ts'
+import { NotCached, UpstreamUnreachable } from '../src/errors.ts'
 import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
 import { MemoryTier } from '../src/memory-tier.ts'
 import { evaluateRange } from '../src/range.ts'
@@ -101,7 +101,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   const options: FreshnessOptions = {
     heuristicMaxSeconds: config.heuristicMaxSeconds,
     staleWhileRevalidateSeconds: config.staleWhileRevalidateSeconds,
-    staleIfErrorSeconds: config.staleIfErrorSeconds
+    staleIfErrorSeconds: config.staleIfErrorSeconds,
+    staleOnErrorSeconds: config.staleOnErrorSeconds
   }
   // A lease outlives any upstream request it covers; a dead holder's lease expires with it.
   const leaseMs = Math.min(config.upstreamTimeoutMs + 1000, 60_000)
@@ -474,8 +475,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     }
     if ('only-if-cached' in requestDirectives(headers)) {
       // RFC 9111 §5.2.1.7
-      return answered(reply.code(504).header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
-        .send({ error: 'Gateway Timeout', message: 'not in cache and the request said only-if-cached' }))
+      return answered(reply.header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
+        .send(new NotCached()))
     }
     // Authorized requests go on their own. A GET with a Range leads or joins like any other:
     // the whole response is fetched once, stored, and the range answered from it (as Varnish
@@ -673,7 +674,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   function onUpstreamError (request: FastifyRequest, reply: FastifyReply, error: Error): void {
     const state = request.cacheState
     if (reply.sent) return
-    if (state?.stale !== undefined && staleIfErrorAllowed(state.stale.fresh, request.headers, options)) {
+    if (state?.stale !== undefined && staleOnErrorAllowed(state.stale.fresh, request.headers, options)) {
       settle(state, { kind: 'entry', entry: state.stale })
       const code = (error as { upstreamCode?: string }).upstreamCode ?? 'error'
       clearHeaders(reply)

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { parseCacheControl, seconds, type Directives } from './cache-control.ts'
 import type { StoredHeaders } from './entry.ts'
 import { HEURISTIC_STATUSES } from './cache-policy.ts'
+import { parseHttpDate } from './http-date.ts'
 
 /**
  * Freshness and reuse decisions for a stored response (RFC 9111 §4); storability is in
@@ -11,6 +12,8 @@ export interface FreshnessOptions {
   heuristicMaxSeconds: number
   staleWhileRevalidateSeconds: number
   staleIfErrorSeconds: number
+  /** How long past staleness an entry may answer when the origin cannot be reached at all (RFC 9111 §4.2.4). */
+  staleOnErrorSeconds: number
 }
 
 function header (headers: StoredHeaders, name: string): string | undefined {
@@ -40,15 +43,15 @@ export function freshnessLifetime (status: number, headers: StoredHeaders, dateM
   if ('max-age' in cc || 's-maxage' in cc) return 0 // present but invalid: stale
   const expires = header(headers, 'expires')
   if (expires !== undefined) {
-    const at = Date.parse(expires)
+    const at = parseHttpDate(expires)
     // RFC 9111 §5.3: an invalid Expires (e.g. "0") means already expired.
-    return Number.isNaN(at) ? 0 : Math.max(0, (at - dateMs) / 1000)
+    return at === undefined ? 0 : Math.max(0, (at - dateMs) / 1000)
   }
-  // RFC 9111 §4.2.2: heuristic freshness, only for heuristically cacheable statuses.
   const lastModified = header(headers, 'last-modified')
-  if (lastModified !== undefined && HEURISTIC_STATUSES.has(status) && !('no-cache' in cc)) {
-    const modified = Date.parse(lastModified)
-    if (!Number.isNaN(modified) && dateMs > modified) {
+  // RFC 9111 §4.2.2: for heuristically cacheable statuses, and for any status marked public.
+  if (lastModified !== undefined && (HEURISTIC_STATUSES.has(status) || 'public' in cc) && !('no-cache' in cc)) {
+    const modified = parseHttpDate(lastModified)
+    if (modified !== undefined && dateMs > modified) {
       return Math.min(((dateMs - modified) / 1000) * 0.1, options.heuristicMaxSeconds)
     }
   }
@@ -82,8 +85,7 @@ export interface Timing {
 
 export function freshness (status: number, headers: StoredHeaders, timing: Timing, options: FreshnessOptions): Freshness {
   // RFC 9111 §4.2.3: current age from Age, Date and the time the response took.
-  const date = Date.parse(header(headers, 'date') ?? '')
-  const dateMs = Number.isNaN(date) ? timing.responseTime : date
+  const dateMs = parseHttpDate(header(headers, 'date')) ?? timing.responseTime
   // RFC 9111 §5.1: Age is delta-seconds; anything else is ignored.
   const ageText = header(headers, 'age')?.trim() ?? ''
   const ageValue = /^\d+$/.test(ageText) ? Number(ageText) : 0
@@ -144,6 +146,17 @@ export function staleIfErrorAllowed (f: Freshness, requestHeaders: IncomingHttpH
   return currentAge(f, now) - f.lifetime < window
 }
 
+/**
+ * Whether a stale response may answer when the origin could not be reached at all (refused,
+ * reset, timed out): RFC 9111 §4.2.4 allows it to a disconnected cache unless the response
+ * forbids it; bounded by the larger of stale-if-error and STALE_ON_ERROR_SECONDS.
+ */
+export function staleOnErrorAllowed (f: Freshness, requestHeaders: IncomingHttpHeaders, options: FreshnessOptions, now = Date.now()): boolean {
+  if (staleIfErrorAllowed(f, requestHeaders, options, now)) return true
+  if (!mayServeStale(f.cc, undefined)) return false
+  return currentAge(f, now) - f.lifetime < options.staleOnErrorSeconds
+}
+
 /** Seconds of freshness left (never negative). */
 export function remainingSeconds (f: Freshness, now = Date.now()): number {
   return Math.max(0, Math.floor(f.lifetime - currentAge(f, now)))
@@ -161,7 +174,8 @@ export function uselessAt (f: Freshness, headers: StoredHeaders, options: Freshn
   if (hasValidators(headers)) return undefined
   const windows = Math.max(
     seconds(f.cc, 'stale-while-revalidate') ?? options.staleWhileRevalidateSeconds,
-    seconds(f.cc, 'stale-if-error') ?? options.staleIfErrorSeconds
+    seconds(f.cc, 'stale-if-error') ?? options.staleIfErrorSeconds,
+    options.staleOnErrorSeconds
   )
   return f.responseTime + (f.lifetime - f.initialAge + windows) * 1000
 }

@@ -1,5 +1,6 @@
 /**
- * A small multi-origin web site for browser tests: site A on 127.0.0.1 and site B on
+ * Test web sites for browser tests. testSiteRoutes(): one small page with each kind of
+ * subresource (forward-mode tests). startTestSite(): a multi-origin site: site A on 127.0.0.1 and site B on
  * 127.0.0.2 (both loopback on Linux), each a real HTTP server on port 0 that counts the
  * requests it receives. Site A's home page uses everything a page fetches: a style sheet
  * (gzip) with url() images and a web font, a script that fetches root-relative JSON, srcset,
@@ -42,6 +43,41 @@ export function stripes (width: number, height: number, a: [number, number, numb
   return PNG.sync.write(png)
 }
 
+type Handler = (req: IncomingMessage, res: ServerResponse) => void
+
+/** A solid-colour PNG of width × height. */
+export function solidPng (width: number, height: number, rgb: [number, number, number]): Buffer {
+  return stripes(width, height, rgb, rgb)
+}
+
+function send (type: string, body: string | Buffer, cacheControl = 'public, max-age=600'): Handler {
+  return (_req, res) => {
+    res.writeHead(200, { 'content-type': type, 'cache-control': cacheControl, 'content-length': Buffer.byteLength(body) })
+    res.end(body)
+  }
+}
+
+/**
+ * A small site whose page needs every kind of subresource: a stylesheet, an image, a
+ * script, and JSON the script fetches from a root-relative URL. All cacheable.
+ * `label` is shown in the page so screenshots say which site they are.
+ */
+export function testSiteRoutes (label: string): Record<string, Handler> {
+  return {
+    '/': send('text/html; charset=utf-8', `<!doctype html>
+<html><head><meta charset="utf-8"><title>${label}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/style.css"></head>
+<body><h1 id="title">${label}</h1>
+<p><img id="logo" src="/logo.png" alt="logo" width="120" height="60"></p>
+<p id="data">waiting for data.json</p>
+<script src="/app.js"></script>
+</body></html>`),
+    '/style.css': send('text/css', 'body { background: rgb(240, 248, 255); font-family: sans-serif }\n#title { color: rgb(200, 10, 20) }\n'),
+    '/logo.png': send('image/png', solidPng(120, 60, [30, 144, 255])),
+    '/app.js': send('text/javascript', "fetch('/data.json').then((r) => r.json()).then((d) => { document.getElementById('data').textContent = d.message })\n"),
+    '/data.json': send('application/json', JSON.stringify({ message: `data for ${label} arrived` }))
+  }
+}
+
 /** A TrueType font from the system (serif, so it shows when it loads), or undefined when none is installed. */
 function systemFont (): Buffer | undefined {
   const dir = '/usr/share/fonts/truetype/dejavu'
@@ -57,7 +93,7 @@ function systemFont (): Buffer | undefined {
 
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-function send (res: ServerResponse, type: string, body: string | Buffer, extra: Record<string, string | string[]> = {}, gzip = false): void {
+function respond (res: ServerResponse, type: string, body: string | Buffer, extra: Record<string, string | string[]> = {}, gzip = false): void {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body
   const payload = gzip ? gzipSync(bytes) : bytes
   res.writeHead(200, { 'content-type': type, 'cache-control': 'max-age=300', 'content-length': payload.length, ...(gzip ? { 'content-encoding': 'gzip', vary: 'Accept-Encoding' } : {}), ...extra })
@@ -127,12 +163,12 @@ export interface TestSite {
 export async function startTestSite (extra: Record<string, Route> = {}): Promise<TestSite> {
   const font = systemFont()
   const b = await listen('127.0.0.2', {
-    '/': (_req, res) => send(res, 'text/html; charset=utf-8', page('Site B', '<h1>Site B</h1><a id="read" href="/read-cookie">read</a>')),
-    '/img/badge.png': (_req, res) => send(res, 'image/png', stripes(60, 30, [200, 40, 40], [250, 220, 60])),
+    '/': (_req, res) => respond(res, 'text/html; charset=utf-8', page('Site B', '<h1>Site B</h1><a id="read" href="/read-cookie">read</a>')),
+    '/img/badge.png': (_req, res) => respond(res, 'image/png', stripes(60, 30, [200, 40, 40], [250, 220, 60])),
     ...cookieRoutes('B')
   })
   const a = await listen('127.0.0.1', {
-    '/': (_req, res) => send(res, 'text/html; charset=utf-8', page('Site A', [
+    '/': (_req, res) => respond(res, 'text/html; charset=utf-8', page('Site A', [
       '<h1 class="title">Site A through the cache</h1>',
       '<p class="lead">Plain text in the web font.</p>',
       '<img id="logo" src="/img/logo.png" srcset="/img/logo.png 1x, /img/logo@2x.png 2x" width="80" height="40" alt="logo">',
@@ -146,23 +182,23 @@ export async function startTestSite (extra: Record<string, Route> = {}): Promise
       '<form id="search" action="/search" method="get"><input name="q" value="cache"><button id="go">Search</button></form>',
       '<script src="/js/app.js"></script>'
     ].join('\n'), '<link rel="stylesheet" href="/css/site.css">'), {}, true),
-    '/css/site.css': (_req, res) => send(res, 'text/css', [
+    '/css/site.css': (_req, res) => respond(res, 'text/css', [
       "@font-face { font-family: 'TestFont'; src: url('../fonts/test.ttf') format('truetype'); }",
       'body { margin: 16px; font-family: TestFont, sans-serif; background: #fff url(/img/bg.png) repeat-x; }',
       '.title { color: #234; font-size: 28px; }',
       '.tile { width: 120px; height: 24px; background-image: url("/img/tile.png"); }'
     ].join('\n'), {}, true),
-    '/fonts/test.ttf': (_req, res) => send(res, 'font/ttf', font ?? Buffer.from('not a font')),
-    '/img/bg.png': (_req, res) => send(res, 'image/png', stripes(16, 8, [235, 240, 250], [220, 230, 245])),
-    '/img/tile.png': (_req, res) => send(res, 'image/png', stripes(24, 24, [20, 120, 60], [240, 240, 240])),
-    '/img/logo.png': (_req, res) => send(res, 'image/png', stripes(80, 40, [30, 60, 200], [250, 250, 250])),
-    '/img/logo@2x.png': (_req, res) => send(res, 'image/png', stripes(160, 80, [30, 60, 200], [250, 250, 250])),
-    '/js/app.js': (_req, res) => send(res, 'text/javascript', 'fetch("/api/data.json").then(function (r) { return r.json() }).then(function (d) { document.getElementById("data").textContent = d.message })'),
-    '/api/data.json': (_req, res) => send(res, 'application/json', JSON.stringify({ message: 'data fetched from /api/data.json' })),
-    '/about.html': (_req, res, url) => send(res, 'text/html; charset=utf-8', page('About A', `<h1 id="where">About A${escapeHtml(url.search)}</h1><a id="home" href="/">home</a>`), { 'cache-control': 'no-cache' }),
+    '/fonts/test.ttf': (_req, res) => respond(res, 'font/ttf', font ?? Buffer.from('not a font')),
+    '/img/bg.png': (_req, res) => respond(res, 'image/png', stripes(16, 8, [235, 240, 250], [220, 230, 245])),
+    '/img/tile.png': (_req, res) => respond(res, 'image/png', stripes(24, 24, [20, 120, 60], [240, 240, 240])),
+    '/img/logo.png': (_req, res) => respond(res, 'image/png', stripes(80, 40, [30, 60, 200], [250, 250, 250])),
+    '/img/logo@2x.png': (_req, res) => respond(res, 'image/png', stripes(160, 80, [30, 60, 200], [250, 250, 250])),
+    '/js/app.js': (_req, res) => respond(res, 'text/javascript', 'fetch("/api/data.json").then(function (r) { return r.json() }).then(function (d) { document.getElementById("data").textContent = d.message })'),
+    '/api/data.json': (_req, res) => respond(res, 'application/json', JSON.stringify({ message: 'data fetched from /api/data.json' })),
+    '/about.html': (_req, res, url) => respond(res, 'text/html; charset=utf-8', page('About A', `<h1 id="where">About A${escapeHtml(url.search)}</h1><a id="home" href="/">home</a>`), { 'cache-control': 'no-cache' }),
     '/redirect-abs': (_req, res) => { res.writeHead(302, { location: `${a.origin}/about.html?from=abs` }); res.end() },
     '/redirect-rel': (_req, res) => { res.writeHead(302, { location: '/about.html?from=rel' }); res.end() },
-    '/search': (_req, res, url) => send(res, 'text/html; charset=utf-8', page('Search', `<h1 id="results">Results for ${escapeHtml(url.searchParams.get('q') ?? '')}</h1>`), { 'cache-control': 'no-store' }),
+    '/search': (_req, res, url) => respond(res, 'text/html; charset=utf-8', page('Search', `<h1 id="results">Results for ${escapeHtml(url.searchParams.get('q') ?? '')}</h1>`), { 'cache-control': 'no-store' }),
     ...cookieRoutes('A'),
     ...extra
   })
