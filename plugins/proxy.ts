@@ -5,6 +5,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
 import { normalizeResponseHeaders } from '../src/response-headers.ts'
+import { withoutOwnField } from '../src/targeted-cache-control.ts'
+import type { StoredHeaders } from '../src/entry.ts'
 import { BadUpstreamUrl, BodyTooLarge, upstreamError } from '../src/errors.ts'
 import { PROXY_ROUTE } from './upstream.ts'
 
@@ -91,7 +93,7 @@ export default async function proxyPlugin (fastify: FastifyInstance, opts: { con
         timeout: config.upstreamTimeoutMs,
         retryDelay: () => null, // never replay a request on 503
         rewriteRequestHeaders: (request, headers) => fastify.cache.conditionalHeaders(request as never, upstreamRequestHeaders(headers)),
-        rewriteHeaders: (headers) => ({ ...safelyNormalized(headers), via: appendVia(headers.via) }),
+        rewriteHeaders: (headers) => ({ ...withoutOwnField(safelyNormalized(headers) as StoredHeaders, config.cacheControlField), via: appendVia(headers.via) }),
         onResponse: (request, reply, res) => {
           fastify.cache.onUpstreamResponse(request as never, reply as never, res as never)
         },

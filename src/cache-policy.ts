@@ -58,10 +58,11 @@ function allowsAuthorizedDirectives (cc: Directives): boolean {
 
 /**
  * The headers to store: without the fields a qualified `no-cache="a, b"` names, which must
- * not be reused without revalidation (RFC 9111 §5.2.2.4).
+ * not be reused without revalidation (RFC 9111 §5.2.2.4). `policy` is what the cache decides
+ * by (a targeted field may stand for Cache-Control, see targeted-cache-control.ts).
  */
-export function headersToStore (headers: StoredHeaders): StoredHeaders {
-  const noCache = parseCacheControl(headers['cache-control'])['no-cache']
+export function headersToStore (headers: StoredHeaders, policy: StoredHeaders = headers): StoredHeaders {
+  const noCache = parseCacheControl(policy['cache-control'])['no-cache']
   if (typeof noCache !== 'string') return headers
   const out = { ...headers }
   for (const name of noCache.split(',')) delete out[name.trim().toLowerCase()]
