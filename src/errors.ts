@@ -13,6 +13,7 @@ export const UrlTooLong = createError<[number]>('CPX_URL_TOO_LONG', 'the request
 export const BodyTooLarge = createError<[number]>('CPX_BODY_TOO_LARGE', 'the request body is larger than %d bytes', 413)
 export const MethodNotAllowed = createError<[string]>('CPX_METHOD_NOT_ALLOWED', 'method %s is not supported', 405)
 export const MalformedRequest = createError<[string]>('CPX_MALFORMED_REQUEST', 'malformed request: %s', 400)
+export const NotCached = createError('CPX_NOT_CACHED', 'not in cache and the request said only-if-cached', 504)
 export const UnsupportedVersion = createError<[string]>('CPX_HTTP_VERSION', 'HTTP/%s requests are not supported', 505)
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'FST_REPLY_FROM_GATEWAY_TIMEOUT'])
