@@ -31,7 +31,7 @@ export interface BurstRun {
 export async function bursts (port: number, target: string, options: BurstOptions = {}): Promise<BurstRun> {
   const size = options.size ?? 50
   const minMs = options.minMs ?? 2000
-  const maxBursts = options.maxBursts ?? 40
+  const maxBursts = options.maxBursts ?? 150
   const timeoutMs = options.timeoutMs ?? 8000
   const method = options.method ?? 'GET'
   const responses: RawResponse[] = []
