@@ -255,14 +255,14 @@ test('concurrency stress: bursts of 50 identical requests per response kind thro
 
   // The first burst for a URL whose response varies is where the workers coalesce across
   // processes: many cold URLs, one burst each. Every client must get its own variant.
-  await t.test('Vary, cold: 20 new URLs, one burst each; no client gets the other language', async (t) => {
+  await t.test('Vary, cold: 40 new URLs, one burst each; no client gets the other language', async (t) => {
     healed.delete('/vary') // the Vary kind's follow-up healed it
     const wrong: string[] = []
-    for (let round = 0; round < 20; round++) {
+    for (let round = 0; round < 40; round++) {
       const run = await bursts(app.port, `/${origin.host}/vary?cold=${round}`, { headers: (i) => [['Accept-Language', LANGS[i % 2]]], minMs: 0, maxBursts: 1 })
       wrong.push(...problems(run, (res, i) => res.status === 200 && res.text === `lang ${LANGS[i % 2]}`).map((p) => `URL ${round}: ${p}`))
     }
-    t.diagnostic(`${wrong.length} of 1000 answers wrong`)
+    t.diagnostic(`${wrong.length} of 2000 answers wrong`)
     t.assert.deepEqual(wrong.slice(0, 5), [])
   })
 
