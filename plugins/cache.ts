@@ -17,9 +17,9 @@ import { normalizeResponseHeaders, single } from '../src/response-headers.ts'
 import { sliceStream } from '../src/range-slice.ts'
 import { NotCached, UpstreamUnreachable } from '../src/errors.ts'
 import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
-import { MemoryTier } from '../src/memory-tier.ts'
+import { MemoryTier } from '../src/store/memory-tier.ts'
 import { evaluateRange } from '../src/range.ts'
-import { openStore, type CacheStore } from '../src/store.ts'
+import { openStore, type CacheStore } from '../src/store/index.ts'
 import { variantKey, varyNames } from '../src/vary.ts'
 
 /** A decoded entry with what the reuse decisions need, computed once. */

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import KeyvSqlite from '@keyv/sqlite'
-import { openStore, type CacheStore, type StoreOptions } from '../src/store.ts'
+import { openStore, type CacheStore, type StoreOptions } from '../src/store/index.ts'
 import { tempDir } from './helpers/app.ts'
 
 // One suite that every store implementation passes. Opening the same URI twice gives two
@@ -288,7 +288,7 @@ test('sqlite store: errors reject; a closed store fails its calls', async (t: Te
 test('sqlite store: a lease whose holder process died is taken over at once, not at expiry', async (t) => {
   const uri = `sqlite://${join(tempDir(t), 'dead-holder.sqlite')}`
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
-    import { openStore } from ${JSON.stringify(new URL('../src/store.ts', import.meta.url).href)}
+    import { openStore } from ${JSON.stringify(new URL('../src/store/index.ts', import.meta.url).href)}
     const store = await openStore(${JSON.stringify(uri)})
     console.log(await store.acquireLease('GET http://dead/', 600000))
     setInterval(() => {}, 1000)
