@@ -100,8 +100,8 @@ class MemoryCacheStore extends KeyvCacheStore {
     this.startSweepTimer()
   }
 
-  protected async entries<T> (call: (keyv: Keyv) => Promise<T>): Promise<T> {
-    return await call(this.keyv)
+  protected entries<T> (call: (keyv: Keyv) => Promise<T>): Promise<T> {
+    return call(this.keyv)
   }
 
   protected async write (key: string, value: Buffer, expiresAt: number | undefined): Promise<void> {

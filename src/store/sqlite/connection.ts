@@ -53,7 +53,7 @@ export async function openConnection (path: string, ino: number | undefined, pre
   const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, table: ENTRIES_TABLE, keySize: 8192, busyTimeout: 5000 })
   const keyv = new Keyv({ store: adapter, ...RAW_VALUES })
   keyv.on('error', noop) // errors are thrown to the caller (throwOnErrors)
-  const query: Query = async (sql, ...params) => await adapter.query(sql, ...params)
+  const query: Query = (sql, ...params) => adapter.query(sql, ...params)
   try {
     await prepareSchema(query)
     await prepare(query)

@@ -25,7 +25,7 @@ class SqliteCacheStore extends KeyvCacheStore {
 
   constructor (private readonly path: string, settings: Settings) {
     super(settings)
-    this.query = async (sql, ...params) => await this.file.query(sql, ...params)
+    this.query = (sql, ...params) => this.file.query(sql, ...params)
     this.changes = new ChangeFeed(this.query, this.owner, settings.changePollMs)
     this.file = new RecoveringConnection(path, settings, this.changes.prepare)
     this.accessTimes = new AccessTimes(this.query)
@@ -40,8 +40,8 @@ class SqliteCacheStore extends KeyvCacheStore {
     this.startSweepTimer()
   }
 
-  protected async entries<T> (call: (keyv: Keyv) => Promise<T>): Promise<T> {
-    return await this.file.entries(call)
+  protected entries<T> (call: (keyv: Keyv) => Promise<T>): Promise<T> {
+    return this.file.entries(call)
   }
 
   protected async write (key: string, value: Buffer, expiresAt: number | undefined): Promise<void> {

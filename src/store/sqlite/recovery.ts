@@ -44,13 +44,13 @@ export class RecoveringConnection {
   }
 
   /** Runs SQL on the current connection. */
-  async query (sql: string, ...params: unknown[]): Promise<Array<Record<string, unknown>>> {
-    return await this.run((conn) => conn.query(sql, ...params))
+  query (sql: string, ...params: unknown[]): Promise<Array<Record<string, unknown>>> {
+    return this.run((conn) => conn.query(sql, ...params))
   }
 
   /** Runs a keyv call on the current connection. */
-  async entries<T> (call: (keyv: Keyv) => Promise<T>): Promise<T> {
-    return await this.run((conn) => call(conn.keyv))
+  entries<T> (call: (keyv: Keyv) => Promise<T>): Promise<T> {
+    return this.run((conn) => call(conn.keyv))
   }
 
   /** Every call goes through here: an error that means the file is unusable starts a recovery. */
