@@ -21,6 +21,8 @@ export interface Config {
   cacheSetCookie: boolean
   /** How long a URL whose response could not be stored goes straight to the origin (hit-for-pass). */
   hitForPassSeconds: number
+  /** This proxy's own targeted cache-control field (RFC 9213), consumed, never passed on. */
+  cacheControlField: string
   allowPrivateUpstreams: boolean
   upstreamAllow: string[]
   upstreamDeny: string[]
@@ -75,6 +77,16 @@ function oneOf (env: Env, name: string, fallback: string, allowed: string[]): st
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
   if (!allowed.includes(raw)) throw new ConfigError(name, `one of ${allowed.join(', ')}`, raw)
+  return raw
+}
+
+function fieldName (env: Env, name: string, fallback: string): string {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  // RFC 9110 §5.1: a field name is a token; Cache-Control itself cannot be a target.
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(raw) || /^(cache-control|cdn-cache-control)$/i.test(raw)) {
+    throw new ConfigError(name, 'an HTTP field name (a token) other than Cache-Control and CDN-Cache-Control', raw)
+  }
   return raw
 }
 
@@ -176,6 +188,7 @@ export function loadConfig (env: Env = process.env): Config {
     staleOnErrorSeconds: integer(env, 'STALE_ON_ERROR_SECONDS', 300, 0),
     cacheSetCookie: boolean(env, 'CACHE_SET_COOKIE', false),
     hitForPassSeconds: integer(env, 'HIT_FOR_PASS_SECONDS', 30, 0, 86_400),
+    cacheControlField: fieldName(env, 'CACHE_CONTROL_FIELD', 'CachingProxy-Cache-Control'),
     allowPrivateUpstreams: boolean(env, 'ALLOW_PRIVATE_UPSTREAMS', false),
     upstreamAllow: hostPatterns(env, 'UPSTREAM_ALLOW'),
     upstreamDeny: hostPatterns(env, 'UPSTREAM_DENY'),
