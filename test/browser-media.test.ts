@@ -3,15 +3,10 @@
  * proxy fetches the whole file once, stores it and answers every range (play, seek) from it.
  */
 import { test, type TestContext } from 'node:test'
-import { existsSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
-import { chromium, type Browser, type Page } from 'playwright-core'
-import { buildApp } from '../src/app.ts'
-import { testConfig } from './helpers/app.ts'
-import { startTestSite } from './helpers/test-site.ts'
+import type { Page } from 'playwright-core'
+import { launchChromium, siteBehindProxy, SKIP_WITHOUT_CHROMIUM } from './helpers/browser.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const SKIP = !existsSync(CHROMIUM) && 'no /usr/bin/chromium (.ci/run installs it)'
+const SKIP = SKIP_WITHOUT_CHROMIUM
 
 /** A mono 16-bit PCM WAV of `seconds` of a 440 Hz tone. */
 function wav (seconds: number, rate = 8000): Buffer {
@@ -49,7 +44,7 @@ async function playAndSeek (page: Page): Promise<{ played: number, seekedTo: num
 
 test('audio plays and seeks through the proxy; the file is fetched from the origin once, the second play is a hit', { timeout: 60_000, skip: SKIP }, async (t: TestContext) => {
   const tone = wav(4)
-  const site = await startTestSite({
+  const { site, proxy } = await siteBehindProxy(t, {
     '/media/player.html': (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'max-age=600' })
       res.end('<!doctype html><html><body><audio id="tone" src="/media/tone.wav" preload="auto" controls></audio></body></html>')
@@ -69,17 +64,7 @@ test('audio plays and seeks through the proxy; the file is fetched from the orig
       res.end(tone.subarray(start, end + 1))
     }
   })
-  t.after(() => site.close())
-  const app = await buildApp(testConfig({ UPSTREAM_ALLOW: '127.0.0.1,127.0.0.2' }))
-  t.after(async () => { await app.close() })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const proxy = `http://localhost:${(app.server.address() as AddressInfo).port}`
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-pings', '--autoplay-policy=no-user-gesture-required']
-  })
-  t.after(async () => { await browser.close() })
+  const browser = await launchChromium(t, ['--autoplay-policy=no-user-gesture-required'])
 
   const statuses: number[] = []
   for (let visit = 0; visit < 2; visit++) {

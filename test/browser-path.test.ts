@@ -4,30 +4,19 @@
  * Screenshots go to test-artifacts/.
  */
 import { test, type TestContext } from 'node:test'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import type { BrowserContext, Page } from 'playwright-core'
 import { PNG } from 'pngjs'
 import pixelmatch from 'pixelmatch'
-import { buildApp } from '../src/app.ts'
-import { testConfig } from './helpers/app.ts'
-import { startTestSite, type SiteOrigin } from './helpers/test-site.ts'
+import type { SiteOrigin } from './helpers/test-site.ts'
+import { launchChromium, siteBehindProxy, SKIP_WITHOUT_CHROMIUM } from './helpers/browser.ts'
 
 // Runs in the page (page.evaluate): the DOM, not Node.
 declare const document: { getElementById: (id: string) => { textContent: string | null } | null, fonts: { ready: Promise<unknown>, check: (font: string) => boolean } }
 
 const ARTIFACTS = 'test-artifacts'
-const CHROMIUM = '/usr/bin/chromium'
-const SKIP = !existsSync(CHROMIUM) && 'no /usr/bin/chromium (.ci/run installs it)'
+const SKIP = SKIP_WITHOUT_CHROMIUM
 const VIEWPORT = { width: 800, height: 600 }
-
-async function launch (): Promise<Browser> {
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-pings']
-  })
-}
 
 /** Opens `url` and waits until the page's script has written the fetched JSON and its fonts are ready. */
 async function openHome (context: BrowserContext, url: string): Promise<Page> {
@@ -49,16 +38,10 @@ function cookieSet (text: string | null): string[] {
 
 test('path-prefix browsing: renders like the site, stays in the proxy, isolates cookies, hits the cache', { timeout: 90_000, skip: SKIP }, async (t: TestContext) => {
   mkdirSync(ARTIFACTS, { recursive: true })
-  const site = await startTestSite()
-  t.after(() => site.close())
-  const app = await buildApp(testConfig({ UPSTREAM_ALLOW: '127.0.0.1,127.0.0.2' }))
-  t.after(async () => { await app.close() })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const proxy = `http://localhost:${(app.server.address() as AddressInfo).port}`
+  const { site, proxy } = await siteBehindProxy(t)
   const A = site.a.host
   const B = site.b.host
-  const browser = await launch()
-  t.after(async () => { await browser.close() })
+  const browser = await launchChromium(t)
 
   // The site as it is, straight from the origins.
   const direct = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 })
@@ -147,16 +130,10 @@ test('path-prefix browsing: renders like the site, stays in the proxy, isolates 
 
 test('per-site origins (<host>.<port>.localhost): each site its own browser origin, through the cache', { timeout: 60_000, skip: SKIP }, async (t: TestContext) => {
   mkdirSync(ARTIFACTS, { recursive: true })
-  const site = await startTestSite()
-  t.after(() => site.close())
-  const app = await buildApp(testConfig({ UPSTREAM_ALLOW: '127.0.0.1,127.0.0.2' }))
-  t.after(async () => { await app.close() })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const port = (app.server.address() as AddressInfo).port
+  const { site, port } = await siteBehindProxy(t)
   const siteA = `http://127.0.0.1.${site.a.host.split(':')[1]}.localhost:${port}`
   const siteB = `http://127.0.0.2.${site.b.host.split(':')[1]}.localhost:${port}`
-  const browser = await launch()
-  t.after(async () => { await browser.close() })
+  const browser = await launchChromium(t)
 
   const direct = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 })
   const directShot = await (await openHome(direct, `${site.a.origin}/`)).screenshot()
