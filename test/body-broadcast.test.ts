@@ -32,6 +32,8 @@ test('clients get the last byte and the end only once the body is stored', async
 test('a store that never answers holds the clients at most holdMs', async (t) => {
   const source = new PassThrough()
   const body = new BodyBroadcast(source, 1000, () => new Promise<void>(() => {}), 50)
+  const keepAlive = setTimeout(() => {}, 2000) // the hold timer is unref'd: keep the loop alive meanwhile
+  t.after(() => clearTimeout(keepAlive))
   const client = body.subscribe()!
   body.start()
   source.end('abc')
