@@ -19,14 +19,19 @@ export class BodyBroadcast {
   private bytes = 0
   private state: 'open' | 'ended' | 'failed' = 'open'
   private blocked = 0
+  /**
+   * The body's last byte so far, held back from the clients: they get it only once the
+   * body is stored (or known not to be), so a client that has every byte of a response it
+   * caused can count on every later request seeing what it saw.
+   */
+  private pending: Buffer | undefined
   /** Set when the body outgrew `maxBytes`: it can no longer be replayed or stored. */
   overflowed = false
 
   /**
    * `done` receives the whole body once it arrived complete, or undefined when it did not.
-   * When it returns a promise (the body being stored), the clients' streams end only once
-   * it settled (at most `holdMs`), so a client that has the whole response can count on
-   * every later request seeing what it saw.
+   * When it returns a promise (the body being stored), the clients get the last byte and the
+   * end only once it settled (at most `holdMs`).
    */
   constructor (
     private readonly source: Readable,
@@ -43,6 +48,7 @@ export class BodyBroadcast {
   }
 
   private push (chunk: Buffer): void {
+    if (chunk.length === 0) return
     if (!this.overflowed) {
       this.bytes += chunk.length
       if (this.bytes > this.maxBytes) {
@@ -52,8 +58,12 @@ export class BodyBroadcast {
         this.chunks.push(chunk)
       }
     }
+    const held = this.pending
+    this.pending = chunk.subarray(chunk.length - 1)
+    const now = chunk.subarray(0, chunk.length - 1)
     for (const follower of this.followers) {
-      if (!follower.write(chunk)) {
+      if (held !== undefined) follower.write(held)
+      if (!follower.write(now)) {
         this.blocked++
         this.source.pause()
         follower.once('drain', () => this.unblock())
@@ -71,7 +81,12 @@ export class BodyBroadcast {
     this.state = 'ended'
     const stored = this.done(this.overflowed ? undefined : Buffer.concat(this.chunks, this.bytes))
     const finish = (): void => {
-      for (const follower of this.followers) follower.end()
+      const held = this.pending
+      this.pending = undefined
+      for (const follower of this.followers) {
+        if (held !== undefined) follower.write(held)
+        follower.end()
+      }
       this.followers.clear()
     }
     if (stored === undefined) finish()
@@ -91,7 +106,12 @@ export class BodyBroadcast {
   subscribe (): Readable | undefined {
     if (this.overflowed || this.state === 'failed') return undefined
     const stream = new PassThrough()
-    for (const chunk of this.chunks) stream.write(chunk)
+    const last = this.chunks.length - 1
+    // While open, the held-back last byte reaches this follower with the others.
+    for (let i = 0; i <= last; i++) {
+      const chunk = this.chunks[i]
+      stream.write(i === last && this.pending !== undefined && this.state === 'open' ? chunk.subarray(0, chunk.length - 1) : chunk)
+    }
     if (this.state === 'ended') {
       stream.end()
       return stream
