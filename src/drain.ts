@@ -34,4 +34,3 @@ export function drainConnections (server: Server, timeoutMs: number): Promise<bo
     })
   })
 }
-
