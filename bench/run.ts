@@ -19,6 +19,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { makeBodies, SIZES, isListeningMessage } from './bodies.ts'
 import type { LoadMessage } from './load.ts'
+import { measureGenerationCheck } from './generation.ts'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '..')
@@ -497,6 +498,9 @@ async function main (): Promise<void> {
   console.log(`  responses (status x-cache): ${[...statuses].map(([k, n]) => `${k} x${n}`).join(', ')}`)
   console.log(`  next request afterwards: ${probe.followUp}`)
 
+  const generation = measureGenerationCheck()
+  console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
+
   if (proxy.output.total > 0) {
     console.log(`\nproxy wrote ${proxy.output.total} log line(s) at warn or above; last ones:`)
     for (const line of proxy.output.lines.slice(-5)) console.log(`  ${line.slice(0, 300)}`)
@@ -510,6 +514,7 @@ async function main (): Promise<void> {
       settings: { connections: CONNECTIONS, rounds: ROUNDS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS },
       sizes,
       coalescing: probe,
+      generationCheck: generation,
       proxyLogLines: proxy.output.total,
       seconds
     }

@@ -17,6 +17,8 @@ export interface Config {
   staleWhileRevalidateSeconds: number
   staleIfErrorSeconds: number
   cacheSetCookie: boolean
+  /** How long a URL whose response could not be stored goes straight to the origin (hit-for-pass). */
+  hitForPassSeconds: number
   allowPrivateUpstreams: boolean
   upstreamAllow: string[]
   upstreamDeny: string[]
@@ -166,6 +168,7 @@ export function loadConfig (env: Env = process.env): Config {
     staleWhileRevalidateSeconds: integer(env, 'STALE_WHILE_REVALIDATE_SECONDS', 0, 0),
     staleIfErrorSeconds: integer(env, 'STALE_IF_ERROR_SECONDS', 0, 0),
     cacheSetCookie: boolean(env, 'CACHE_SET_COOKIE', false),
+    hitForPassSeconds: integer(env, 'HIT_FOR_PASS_SECONDS', 30, 0, 86_400),
     allowPrivateUpstreams: boolean(env, 'ALLOW_PRIVATE_UPSTREAMS', false),
     upstreamAllow: hostPatterns(env, 'UPSTREAM_ALLOW'),
     upstreamDeny: hostPatterns(env, 'UPSTREAM_DENY'),

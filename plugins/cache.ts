@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
@@ -11,7 +11,11 @@ import {
   evaluateReuse, freshness, remainingSeconds, currentAge, requestDirectives, staleIfErrorAllowed, uselessAt,
   type Freshness, type FreshnessOptions
 } from '../src/freshness.ts'
-import { BodyBroadcast, Flights, type Flight, type FlightOutcome } from '../src/flight.ts'
+import { BodyBroadcast, Flights, within, type Flight, type FlightOutcome } from '../src/flight.ts'
+import { HitForPass } from '../src/hit-for-pass.ts'
+import { normalizeResponseHeaders, single } from '../src/response-headers.ts'
+import { sliceStream } from '../src/range-slice.ts'
+import { UpstreamUnreachable } from '../src/errors.ts'
 import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
 import { MemoryTier } from '../src/memory-tier.ts'
 import { evaluateRange } from '../src/range.ts'
@@ -32,6 +36,7 @@ interface SharedHead {
   headers: StoredHeaders
   vary: string[] | undefined
   storeKey: string
+  epoch: number
 }
 
 type Outcome = FlightOutcome<SharedHead, Cached>
@@ -47,9 +52,13 @@ interface CacheState {
   stale?: Cached
   /** The URL has variants, but none for this request. */
   varyMiss?: boolean
+  /** The stamp of the URL's Vary index, when it has one (see vary.ts). */
+  epoch?: number
   /** The flight this request leads, and whether it holds the cross-process lease. */
   flight?: Flight<SharedHead, Cached>
   lease?: boolean
+  /** The URL is in hit-for-pass: straight to the origin, no flight, no lease. */
+  pass?: boolean
 }
 
 export interface UpstreamResponse {
@@ -78,9 +87,14 @@ declare module 'fastify' {
 }
 
 const ERROR_STATUSES = new Set([500, 502, 503, 504])
+const ALONE = { kind: 'alone' } as const
+// Reasons that belong to one client's request, not to the URL: no hit-for-pass.
+const CLIENT_REASONS = new Set(['head', 'request-no-store', 'authorization', 'method', 'partial'])
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']
 const ERROR_LOG_INTERVAL_MS = 60_000
 const REMOTE_POLL_MS = 10
+/** Longest a client's response waits for the store to confirm a write or a delete. */
+const WRITE_HOLD_MS = 2000
 
 async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
@@ -95,7 +109,16 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   const memory = new MemoryTier<Cached>(config.memoryCacheBytes)
   const flights = new Flights<SharedHead, Cached>()
   const refreshing = new Set<string>()
-  store.onRemoteChange((key) => memory.delete(key))
+  const passes = new HitForPass(config.hitForPassSeconds * 1000)
+  // Bumped whenever an entry changes under this process: a store read started before a
+  // change must not put what it read into the memory tier.
+  let changeEpoch = 0
+  function forget (key: string): void {
+    changeEpoch++
+    memory.delete(key)
+    reads.delete(key)
+  }
+  store.onRemoteChange(forget)
 
   let lastStoreErrorLog = 0
   function storeFailed (error: unknown, action: string): void {
@@ -141,6 +164,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   async function readStore (key: string): Promise<Cached | undefined> {
+    const epoch = changeEpoch
     let raw: Buffer | undefined
     try {
       raw = await store.get(key)
@@ -157,17 +181,18 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       track(store.delete(key), 'delete')
       return undefined
     }
-    memory.set(key, cached, raw.length)
+    if (epoch === changeEpoch) memory.set(key, cached, raw.length)
     return cached
   }
 
   /** Finds the stored response for a request, following the URL's Vary index to its variant. */
-  async function find (key: string, headers: IncomingHttpHeaders, skipMemory = false): Promise<{ cached?: Cached, storeKey: string, varyMiss?: boolean }> {
+  async function find (key: string, headers: IncomingHttpHeaders, skipMemory = false): Promise<{ cached?: Cached, storeKey: string, varyMiss?: boolean, epoch?: number }> {
     const found = await lookup(key, skipMemory)
     if (found?.entry.vary === undefined) return { cached: found, storeKey: key }
-    const storeKey = variantKey(key, found.entry.vary, headers)
+    const epoch = found.entry.responseTime
+    const storeKey = variantKey(key, found.entry.vary, headers, epoch)
     const cached = await lookup(storeKey, skipMemory)
-    return { cached, storeKey, varyMiss: cached === undefined }
+    return { cached, storeKey, varyMiss: cached === undefined, epoch }
   }
 
   function put (key: string, cached: Cached, size: number, encoded: Buffer, expiresAt: number | undefined): Promise<void> {
@@ -176,11 +201,11 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   /** Stores a response (and the Vary index of its URL when it varies). Resolves when written. */
-  function save (key: string, storeKey: string, entry: CacheEntry): { cached: Cached, written: Promise<void> } {
+  function save (key: string, storeKey: string, entry: CacheEntry, epoch = entry.responseTime): { cached: Cached, written: Promise<void> } {
     const cached = prepare(entry)
     const writes: Array<Promise<void>> = []
     if (entry.vary !== undefined && storeKey !== key) {
-      const index: CacheEntry = { url: entry.url, status: 0, headers: {}, requestTime: entry.requestTime, responseTime: entry.responseTime, vary: entry.vary, body: Buffer.alloc(0) }
+      const index: CacheEntry = { url: entry.url, status: 0, headers: {}, requestTime: epoch, responseTime: epoch, vary: entry.vary, body: Buffer.alloc(0) }
       const encodedIndex = encodeEntry(index)
       writes.push(put(key, prepare(index), encodedIndex.length, encodedIndex, undefined))
     }
@@ -189,9 +214,10 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     return { cached, written: Promise.all(writes).then(() => {}) }
   }
 
-  function invalidate (key: string): void {
-    memory.delete(key)
-    track(store.delete(key), 'delete')
+  /** Deletes an entry; resolves once every process will miss it (never rejects). */
+  function invalidate (key: string): Promise<void> {
+    forget(key)
+    return track(store.delete(key), 'delete')
   }
 
   /** Ends this request's flight (waiters get `outcome`) and releases its lease once `after` settles. */
@@ -205,22 +231,25 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   /** Answers from a stored response: 304 for a matching conditional, 206/416 for a range, else the whole response. */
-  function serveStored (request: FastifyRequest, reply: FastifyReply, cached: Cached, status: string, xCache = 'HIT'): FastifyReply {
+  function serveStored (request: FastifyRequest, reply: FastifyReply, cached: Cached, status: string, xCache = 'HIT', personal?: StoredHeaders): FastifyReply {
     const { entry, fresh } = cached
     const headers = request.headers
-    const common = {
+    const common: StoredHeaders = {
+      ...personal,
       age: String(Math.floor(currentAge(fresh))),
       'cache-status': appendCacheStatus(entry.headers['cache-status'], status.startsWith('hit') ? `${status}; ttl=${remainingSeconds(fresh)}` : status),
       'x-cache': xCache
     }
+    if (personal?.['set-cookie'] !== undefined) reply.removeHeader('set-cookie')
+    const stored = personal?.['set-cookie'] === undefined ? cached.headers : withoutSetCookie(cached.headers)
     if (headers['if-none-match'] === undefined && headers['if-modified-since'] === undefined && headers.range === undefined) {
-      return reply.code(entry.status).headers(cached.headers).headers(common).send(entry.body)
+      return reply.code(entry.status).headers(stored).headers(common).send(entry.body)
     }
     reply.removeHeader('content-length')
     if (notModified(request, entry)) {
-      return reply.code(304).headers(notModifiedHeaders(cached.headers)).headers(common).send()
+      return reply.code(304).headers(notModifiedHeaders(stored)).headers(common).send()
     }
-    reply.code(entry.status).headers(cached.headers).headers(common)
+    reply.code(entry.status).headers(stored).headers(common)
     if (headers.range !== undefined && entry.status === 200 && request.method === 'GET') {
       const range = evaluateRange(String(headers.range), headers['if-range'] as string | undefined, entry.body.length, {
         etag: entry.headers.etag as string | undefined,
@@ -239,6 +268,16 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     return reply.send(entry.body)
   }
 
+  function withoutSetCookie (headers: StoredHeaders): StoredHeaders {
+    const { 'set-cookie': _cookie, ...rest } = headers
+    return rest
+  }
+
+  /** Forgets the headers an upstream response put on the reply, before it is answered from a stored one. */
+  function clearHeaders (reply: FastifyReply): void {
+    for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
+  }
+
   function answered (_reply: FastifyReply): true {
     return true
   }
@@ -251,14 +290,40 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     }
     if (outcome.kind !== 'response') return false
     const { head } = outcome
-    if (head.vary !== undefined && variantKey(state.key, head.vary, request.headers) !== head.storeKey) return false
+    if (head.vary !== undefined && variantKey(state.key, head.vary, request.headers, head.epoch) !== head.storeKey) return false
     const body = outcome.body.subscribe()
     if (body === undefined) return false
     reply.code(head.status).headers(head.headers)
     reply.header('via', appendVia(head.headers.via))
     reply.header('cache-status', appendCacheStatus(head.headers['cache-status'], 'hit; detail=coalesced'))
     reply.header('x-cache', 'HIT')
-    reply.send(body)
+    if (!sendRanged(request, reply, head.status, head.headers, body, 'drain')) reply.send(body)
+    return true
+  }
+
+  /**
+   * Answers a Range request from a whole response while it streams (RFC 9110 §14): 206 with
+   * the slice, or 416. False when it cannot (not a 200, no Content-Length, no usable range):
+   * the whole 200 is then a valid answer too. After the slice the rest of `body` is read on
+   * (`drain`: it is being stored) or dropped (`drop`).
+   */
+  function sendRanged (request: FastifyRequest, reply: FastifyReply, status: number, headers: StoredHeaders, body: Readable, rest: 'drain' | 'drop'): boolean {
+    const raw = request.headers.range
+    const length = Number(headers['content-length'])
+    if (raw === undefined || request.method !== 'GET' || status !== 200 || headers['content-length'] === undefined || !Number.isSafeInteger(length)) return false
+    const range = evaluateRange(String(raw), request.headers['if-range'] as string | undefined, length, {
+      etag: single(headers.etag), lastModified: single(headers['last-modified']), date: single(headers.date)
+    })
+    if (range.kind === 'full') return false
+    const enough = rest === 'drain' ? () => { body.resume() } : () => { discard(body) }
+    reply.removeHeader('content-length')
+    if (range.kind === 'unsatisfiable') {
+      enough()
+      reply.code(416).header('content-range', range.contentRange).send()
+      return true
+    }
+    reply.code(206).header('content-range', range.contentRange).header('content-length', range.end - range.start + 1)
+      .send(sliceStream(body, range.start, range.end, enough))
     return true
   }
 
@@ -290,7 +355,19 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
         const requestTime = Date.now()
         const res = await fastify.upstreamAgent.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers })
         const responseTime = Date.now()
-        const resHeaders = stripHopByHop(res.headers) as StoredHeaders
+        // A cookie on a refresh was issued to nobody: it is never stored or passed on.
+        if (res.statusCode < 200 || res.statusCode > 599) {
+          discard(res.body)
+          throw new Error(`invalid status code ${res.statusCode}`)
+        }
+        let resHeaders: StoredHeaders
+        try {
+          const { 'set-cookie': _cookie, ...rest } = normalizeResponseHeaders(stripHopByHop(res.headers))
+          resHeaders = rest
+        } catch (error) {
+          discard(res.body)
+          throw error
+        }
         if (res.statusCode === 304) {
           await res.body.dump()
           await save(state.key, key, { ...cached.entry, headers: mergeNotModified(cached.entry.headers, resHeaders), requestTime, responseTime }).written
@@ -300,7 +377,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
           await res.body.dump()
           return // keep serving what we have
         }
-        const reason = notStorableReason({ method: 'GET', url: url.href, headers }, res.statusCode, resHeaders, { cacheSetCookie: config.cacheSetCookie })
+        const reason = notStorableReason({ method: 'GET', headers }, res.statusCode, resHeaders, { cacheSetCookie: config.cacheSetCookie })
         const chunks: Buffer[] = []
         let size = 0
         if (reason === undefined) {
@@ -313,12 +390,15 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
           await res.body.dump()
         }
         const vary = varyNames(resHeaders.vary)
+        const declared = resHeaders['content-length']
+        if (reason === undefined && declared !== undefined && Number(declared) !== size) return // cut short: keep what we have
         if (reason !== undefined || size > config.maxEntryBytes || vary === '*') {
           invalidate(key) // the origin no longer lets this be cached
           return
         }
-        const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers)
-        await save(state.key, storeKey, { url: url.href, status: res.statusCode, headers: headersToStore(resHeaders), requestTime, responseTime, vary, body: Buffer.concat(chunks, size) }).written
+        const epoch = state.epoch ?? responseTime
+        const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers, epoch)
+        await save(state.key, storeKey, { url: url.href, status: res.statusCode, headers: headersToStore(resHeaders), requestTime, responseTime, vary, body: Buffer.concat(chunks, size) }, epoch).written
       } finally {
         await store.releaseLease(key)
       }
@@ -333,10 +413,11 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
 
   /** The fast path: a fresh, plain hit from this worker's memory tier, answered without a promise. */
   function memoryHit (key: string, headers: IncomingHttpHeaders): Cached | undefined {
-    if (headers.authorization !== undefined) return undefined
+    // Another process changed entries since this one last looked: not before catching up.
+    if (headers.authorization !== undefined || store.changedElsewhere()) return undefined
     let cached = memory.get(key)
     if (cached?.entry.vary !== undefined) {
-      const variant = variantKey(key, cached.entry.vary, headers)
+      const variant = variantKey(key, cached.entry.vary, headers, cached.entry.responseTime)
       cached = memory.get(variant)
       if (cached !== undefined) store.touch(variant)
     } else if (cached !== undefined) {
@@ -351,6 +432,9 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const key = cacheKey(url)
     const state: CacheState = { key, storeKey: key, requestTime: Date.now() }
     request.cacheState = state
+    // Whatever happens to this request (answered, failed, or its client gone before the
+    // origin answered, when reply-from calls nothing back), a flight it leads ends with it.
+    reply.raw.once('close', () => { if (state.flight !== undefined && !state.flight.settled) settle(state, { kind: 'alone' }) })
     if (request.method !== 'GET' && request.method !== 'HEAD') return done()
     const hit = memoryHit(key, request.headers)
     if (hit !== undefined) {
@@ -364,12 +448,18 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   async function lookupOrJoin (request: FastifyRequest, reply: FastifyReply, state: CacheState): Promise<boolean> {
     const key = state.key
     const headers = request.headers
+    if (store.changedElsewhere()) await store.syncChanges()
+    if (passes.has(key)) {
+      state.pass = true
+      return false
+    }
     // Already being fetched in this worker: wait for it rather than ask the store.
     const early = headers.authorization === undefined && headers.range === undefined ? flights.get(key) : undefined
-    if (early !== undefined && serveOutcome(request, reply, state, await early.outcome)) return true
+    if (early !== undefined && serveOutcome(request, reply, state, await within(early.outcome, leaseMs, ALONE))) return true
     const found = await find(key, headers)
     state.storeKey = found.storeKey
     state.varyMiss = found.varyMiss
+    state.epoch = found.epoch
     const authorized = headers.authorization !== undefined
     // RFC 9111 §3.5: a request with Authorization reuses only responses that allow it.
     if (found.cached !== undefined && (!authorized || allowsAuthorized(found.cached.entry.headers))) {
@@ -387,11 +477,13 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       return answered(reply.code(504).header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
         .send({ error: 'Gateway Timeout', message: 'not in cache and the request said only-if-cached' }))
     }
-    // Only plain GET and HEAD are merged: a range or an authorized request goes on its own.
-    if (authorized || headers.range !== undefined) return false
+    // Authorized requests go on their own. A GET with a Range leads or joins like any other:
+    // the whole response is fetched once, stored, and the range answered from it (as Varnish
+    // does), so a media player's second `Range: bytes=0-` is a hit.
+    if (authorized || (headers.range !== undefined && request.method !== 'GET')) return false
 
     const flight = flights.get(state.storeKey)
-    if (flight !== undefined) return serveOutcome(request, reply, state, await flight.outcome)
+    if (flight !== undefined) return serveOutcome(request, reply, state, await within(flight.outcome, leaseMs, ALONE))
     if (request.method === 'HEAD') return false // a HEAD response has no body to share or store
     const mine = flights.start(state.storeKey)
     let leased: boolean
@@ -415,13 +507,6 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     return false
   }
 
-  // Whatever happened, a flight led by this request ends with it.
-  fastify.addHook('onResponse', (request, _reply, done) => {
-    const state = request.cacheState
-    if (state?.flight !== undefined && !state.flight.settled) settle(state, { kind: 'alone' })
-    done()
-  })
-
   function conditionalHeaders (request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
     const state = request.cacheState
     if (state === null || (request.method !== 'GET' && request.method !== 'HEAD')) return headers
@@ -434,63 +519,103 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     return headers
   }
 
+  /** True when the client has gone: nothing more is sent to it. */
+  function gone (reply: FastifyReply): boolean {
+    return reply.sent || reply.raw.destroyed || reply.raw.writableEnded
+  }
+
+  /** Drops an upstream body nobody will read (undici's destroy emits an error: never uncaught). */
+  function discard (stream: Readable): void {
+    stream.on('error', () => {})
+    stream.destroy()
+  }
+
   function onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void {
     const state = request.cacheState as CacheState
     const url = request.upstream as URL
     const status = res.statusCode
-    reply.header('x-cache', 'MISS')
-    if (request.method !== 'GET' && request.method !== 'HEAD') {
-      if (status >= 200 && status < 400) invalidateAfterUnsafe(url, res.headers)
-      reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], 'fwd=method'))
-      reply.send(res.stream)
+    // reply-from has already answered 502 for a status Fastify refuses, and calls this anyway.
+    if (reply.sent || status < 100 || status > 599) {
+      discard(res.stream)
+      if (!reply.sent) onUpstreamError(request, reply, Object.assign(new UpstreamUnreachable(url.host, `invalid status code ${status}`), { upstreamCode: 'invalid-status' }))
       return
     }
-    const headers = stripHopByHop(res.headers) as StoredHeaders
+    let headers: StoredHeaders
+    try {
+      headers = normalizeResponseHeaders(stripHopByHop(res.headers))
+    } catch (error) {
+      discard(res.stream)
+      onUpstreamError(request, reply, Object.assign(new UpstreamUnreachable(url.host, (error as Error).message), { upstreamCode: 'invalid-headers' }))
+      return
+    }
+    reply.header('x-cache', 'MISS')
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      reply.header('cache-status', appendCacheStatus(headers['cache-status'], 'fwd=method'))
+      // RFC 9111 §4.4; the client hears back only once no process can serve the old entry.
+      const invalidated = status >= 200 && status < 400 ? invalidateAfterUnsafe(url, headers) : Promise.resolve()
+      within(invalidated, WRITE_HOLD_MS, undefined).then(() => {
+        if (gone(reply)) discard(res.stream)
+        else reply.send(res.stream)
+      })
+      return
+    }
     const stale = state.stale
     if (stale !== undefined && status === 304) {
-      // RFC 9111 §4.3.4: the 304 refreshes the stored response, which answers the client.
+      // RFC 9111 §4.3.4: the 304 refreshes the stored response, which answers the client;
+      // a Set-Cookie on it was meant for this client alone.
       res.stream.resume()
       const { cached, written } = save(state.key, state.storeKey, { ...stale.entry, headers: mergeNotModified(stale.entry.headers, headers), requestTime: state.requestTime, responseTime: Date.now() })
       settle(state, { kind: 'entry', entry: cached }, written)
-      serveStored(request, reply, cached, 'fwd=stale; fwd-status=304', 'HIT')
+      const personal = headers['set-cookie'] === undefined ? undefined : { 'set-cookie': headers['set-cookie'] }
+      within(written, WRITE_HOLD_MS, undefined).then(() => {
+        if (gone(reply)) return
+        clearHeaders(reply)
+        serveStored(request, reply, cached, 'fwd=stale; fwd-status=304', 'HIT', personal)
+      })
       return
     }
     if (stale !== undefined && ERROR_STATUSES.has(status) && staleIfErrorAllowed(stale.fresh, request.headers, options)) {
-      res.stream.destroy()
+      discard(res.stream)
       settle(state, { kind: 'entry', entry: stale })
+      clearHeaders(reply)
       serveStored(request, reply, stale, `fwd=stale; fwd-status=${status}`, 'HIT')
       return
     }
-    const fwd = `${stale !== undefined ? 'fwd=stale' : state.varyMiss === true ? 'fwd=vary-miss' : 'fwd=miss'}; fwd-status=${status}`
+    const fwd = `${stale !== undefined ? 'fwd=stale' : state.pass === true ? 'fwd=bypass' : state.varyMiss === true ? 'fwd=vary-miss' : 'fwd=miss'}; fwd-status=${status}`
     const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length'])
     let reason = request.method === 'HEAD'
       ? 'head'
-      : notStorableReason({ method: 'GET', url: url.href, headers: request.headers }, status, headers, { cacheSetCookie: config.cacheSetCookie })
+      : notStorableReason({ method: 'GET', headers: request.headers }, status, headers, { cacheSetCookie: config.cacheSetCookie })
     if (reason === undefined && declared !== undefined && declared > config.maxEntryBytes) reason = 'too-large'
     // A body delimited only by the connection closing cannot be told from one cut off by a reset.
     if (reason === undefined && declared === undefined && /close/i.test(String(res.headers.connection ?? ''))) reason = 'unframed'
+    // The client's Range was taken off this request when it leads a flight or revalidates.
+    const rangeTaken = state.flight !== undefined || stale !== undefined
     if (reason !== undefined) {
+      if (!CLIENT_REASONS.has(reason)) passes.add(state.key)
       settle(state, { kind: 'alone' })
       if (reason === 'unframed') reply.header('connection', 'close') // the client judges the end as we do
-      reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], `${fwd}; detail=${reason}`))
-      reply.send(res.stream)
+      reply.header('cache-status', appendCacheStatus(headers['cache-status'], `${fwd}; detail=${reason}`))
+      if (!rangeTaken || !sendRanged(request, reply, status, headers, res.stream, 'drop')) reply.send(res.stream)
       return
     }
-
+    passes.delete(state.key)
     const vary = varyNames(headers.vary) as string[] | undefined
-    const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers)
-    const storedHeaders = headersToStore(headers)
     const responseTime = Date.now()
+    const epoch = state.epoch ?? responseTime
+    const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers, epoch)
+    const storedHeaders = headersToStore(headers)
     const body = new BodyBroadcast(res.stream, config.maxEntryBytes, (whole) => {
       if (whole === undefined || (declared !== undefined && whole.length !== declared)) {
         settle(state, { kind: 'alone' })
-        return
+        return undefined
       }
-      const { cached, written } = save(state.key, storeKey, { url: url.href, status, headers: storedHeaders, requestTime: state.requestTime, responseTime, vary, body: whole })
+      const { cached, written } = save(state.key, storeKey, { url: url.href, status, headers: storedHeaders, requestTime: state.requestTime, responseTime, vary, body: whole }, epoch)
       settle(state, { kind: 'entry', entry: cached }, written)
-    })
-    state.flight?.resolve({ kind: 'response', head: { status, headers: storedHeaders, vary, storeKey }, body })
-    reply.header('cache-status', appendCacheStatus(res.headers['cache-status'], `${fwd}; stored`))
+      return written
+    }, WRITE_HOLD_MS)
+    state.flight?.resolve({ kind: 'response', head: { status, headers: storedHeaders, vary, storeKey, epoch }, body })
+    reply.header('cache-status', appendCacheStatus(headers['cache-status'], `${fwd}; stored`))
     const mine = body.subscribe() as Readable
     body.start()
     if (notModified(request, { status, headers })) {
@@ -499,31 +624,64 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       reply.code(304).headers(notModifiedHeaders(headers)).send()
       return
     }
-    reply.send(mine)
+    if (request.headers.range !== undefined && headers['content-length'] === undefined && request.method === 'GET' && status === 200) {
+      sendRangedWhenComplete(request, reply, headers, mine)
+      return
+    }
+    if (!sendRanged(request, reply, status, headers, mine, 'drain')) reply.send(mine)
+  }
+
+  /** A Range request for a body of unknown length: read it whole (up to MAX_ENTRY_BYTES), then slice. */
+  function sendRangedWhenComplete (request: FastifyRequest, reply: FastifyReply, headers: StoredHeaders, body: Readable): void {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size <= config.maxEntryBytes) return
+      // Too large to hold: the whole 200 is a valid answer to a Range request as well.
+      body.off('data', onData)
+      body.pause()
+      const whole = new PassThrough()
+      for (const held of chunks) whole.write(held)
+      reply.send(body.pipe(whole))
+    }
+    body.on('data', onData)
+    body.once('error', (error) => { if (!reply.sent) reply.send(error) })
+    body.once('end', () => {
+      if (size > config.maxEntryBytes || reply.sent) return
+      const whole = Buffer.concat(chunks, size)
+      const withLength = { ...headers, 'content-length': String(size) }
+      if (!sendRanged(request, reply, 200, withLength, Readable.from([whole]), 'drop')) reply.header('content-length', size).send(whole)
+    })
   }
 
   /** RFC 9111 §4.4: a successful unsafe request invalidates its URL and same-origin Location/Content-Location. */
-  function invalidateAfterUnsafe (url: URL, headers: IncomingHttpHeaders): void {
-    invalidate(cacheKey(url))
+  function invalidateAfterUnsafe (url: URL, headers: StoredHeaders): Promise<unknown> {
+    const done = [invalidate(cacheKey(url))]
     for (const name of ['location', 'content-location']) {
       const value = headers[name]
       if (typeof value !== 'string') continue
       try {
         const target = new URL(value, url)
-        if (target.origin === url.origin) invalidate(cacheKey(target))
+        if (target.origin === url.origin) done.push(invalidate(cacheKey(target)))
       } catch {}
     }
+    return Promise.all(done)
   }
 
   function onUpstreamError (request: FastifyRequest, reply: FastifyReply, error: Error): void {
     const state = request.cacheState
+    if (reply.sent) return
     if (state?.stale !== undefined && staleIfErrorAllowed(state.stale.fresh, request.headers, options)) {
       settle(state, { kind: 'entry', entry: state.stale })
       const code = (error as { upstreamCode?: string }).upstreamCode ?? 'error'
+      clearHeaders(reply)
       serveStored(request, reply, state.stale, `fwd=stale; detail=${code}`, 'HIT')
       return
     }
     if (state !== null) settle(state, { kind: 'alone' })
+    clearHeaders(reply)
     reply.header('x-cache', 'MISS')
     reply.header('cache-status', appendCacheStatus(undefined, `fwd=${state?.stale !== undefined ? 'stale' : 'miss'}; detail=${(error as { upstreamCode?: string }).upstreamCode ?? 'error'}`))
     reply.send(error)

@@ -2,10 +2,19 @@ import fp from 'fastify-plugin'
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { METHODS } from './proxy.ts'
+import { upstreamStreamError } from '../src/errors.ts'
+import { appendCacheStatus } from '../src/headers.ts'
 
 /** Every error leaves as a short JSON body: { error, message, code?, upstream? }. */
 async function errorsPlugin (fastify: FastifyInstance): Promise<void> {
-  fastify.setErrorHandler((error: FastifyError & { upstream?: string, rule?: string }, request, reply) => {
+  fastify.setErrorHandler((raw: FastifyError & { upstream?: string, rule?: string }, request, reply) => {
+    const failed = raw.statusCode === undefined && request.upstream !== null ? upstreamStreamError(raw, request.upstream.host) : undefined
+    const error = (failed ?? raw) as FastifyError & { upstream?: string, rule?: string, upstreamCode?: string }
+    if (failed !== undefined) {
+      // The response never started: none of the origin's headers, nor what the cache said about storing it, hold.
+      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
+      reply.header('x-cache', 'MISS').header('cache-status', appendCacheStatus(undefined, `fwd=miss; detail=${error.upstreamCode ?? 'error'}`))
+    }
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
     if (status === 405) reply.header('allow', METHODS.join(', '))
     if (status === 500) request.log.error({ err: error }, 'unexpected error')

@@ -1,8 +1,10 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import { Transform, pipeline } from 'node:stream'
 import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
+import { normalizeResponseHeaders } from '../src/response-headers.ts'
 import { BadUpstreamUrl, BodyTooLarge, upstreamError } from '../src/errors.ts'
 import { PROXY_ROUTE } from './upstream.ts'
 
@@ -31,6 +33,16 @@ function answerMaxForwards (request: FastifyRequest, reply: FastifyReply): boole
     reply.code(200).type('message/http').send(lines.join('\r\n') + '\r\n\r\n')
   }
   return true
+}
+
+/** The response headers the client gets; ones that cannot be normalised are refused 502 by the cache plugin, which runs next. */
+function safelyNormalized (headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const stripped = stripHopByHop(headers)
+  try {
+    return normalizeResponseHeaders(stripped)
+  } catch {
+    return stripped
+  }
 }
 
 /**
@@ -79,7 +91,7 @@ export default async function proxyPlugin (fastify: FastifyInstance, opts: { con
         timeout: config.upstreamTimeoutMs,
         retryDelay: () => null, // never replay a request on 503
         rewriteRequestHeaders: (request, headers) => fastify.cache.conditionalHeaders(request as never, upstreamRequestHeaders(headers)),
-        rewriteHeaders: (headers) => ({ ...stripHopByHop(headers), via: appendVia(headers.via) }),
+        rewriteHeaders: (headers) => ({ ...safelyNormalized(headers), via: appendVia(headers.via) }),
         onResponse: (request, reply, res) => {
           fastify.cache.onUpstreamResponse(request as never, reply as never, res as never)
         },

@@ -1,12 +1,10 @@
-import CachePolicy from 'http-cache-semantics'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { StoredHeaders } from './entry.ts'
-import { parseCacheControl } from './cache-control.ts'
+import { parseCacheControl, type Directives } from './cache-control.ts'
 import { varyNames } from './vary.ts'
 
 export interface RequestLike {
   method: string
-  url: string
   headers: IncomingHttpHeaders
 }
 
@@ -15,18 +13,47 @@ export interface PolicyOptions {
   cacheSetCookie: boolean
 }
 
+// RFC 9110 §15.1: status codes that are heuristically cacheable.
+export const HEURISTIC_STATUSES = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501])
+// Final statuses whose semantics this cache implements (for must-understand, RFC 9111 §5.2.2.3).
+const UNDERSTOOD_STATUSES = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501])
+
 /**
- * Why a response may not be stored by this shared cache, or undefined when it may (RFC 9111 §3).
- * The RFC rules (no-store in request or response, private, Authorization, understood
- * status, explicit or default cacheability) are http-cache-semantics' `storable()`.
+ * Why a response may not be stored by this shared cache, or undefined when it may
+ * (RFC 9111 §3). Written here rather than taken from http-cache-semantics, which reads
+ * directive names case-sensitively, throws on a header that arrived as an array and
+ * accepts only a fixed list of statuses.
  */
 export function notStorableReason (request: RequestLike, status: number, headers: StoredHeaders, options: PolicyOptions): string | undefined {
+  if (request.method !== 'GET') return 'method'
+  // §5.2.1.5: no-store in the request forbids storing its response.
+  if ('no-store' in parseCacheControl(request.headers['cache-control'])) return 'request-no-store'
+  if (status < 200 || status > 599) return 'status'
   if (status === 206) return 'partial'
-  const policy = new CachePolicy(request, { status, headers }, { shared: true })
-  if (!policy.storable()) return 'not-storable'
+  if (status === 304) return 'not-modified'
+  const cc = parseCacheControl(headers['cache-control'])
+  if ('must-understand' in cc) {
+    // §5.2.2.3: must-understand overrides no-store for a status the cache understands.
+    if (!UNDERSTOOD_STATUSES.has(status)) return 'must-understand'
+  } else if ('no-store' in cc) {
+    return 'no-store'
+  }
+  if ('private' in cc) return 'private'
+  // §3.5: a response to a request with Authorization only when the response allows it.
+  if (request.headers.authorization !== undefined && !allowsAuthorizedDirectives(cc)) return 'authorization'
+  if (!hasExplicitFreshness(cc, headers) && !HEURISTIC_STATUSES.has(status)) return 'no-freshness'
   if (varyNames(headers.vary) === '*') return 'vary-star'
   if (headers['set-cookie'] !== undefined && !options.cacheSetCookie) return 'set-cookie'
   return undefined
+}
+
+/** §3: Expires, max-age, s-maxage or public make a response of any final status storable. */
+function hasExplicitFreshness (cc: Directives, headers: StoredHeaders): boolean {
+  return headers.expires !== undefined || 'max-age' in cc || 's-maxage' in cc || 'public' in cc
+}
+
+function allowsAuthorizedDirectives (cc: Directives): boolean {
+  return 'public' in cc || 's-maxage' in cc || 'must-revalidate' in cc
 }
 
 /**
@@ -43,12 +70,13 @@ export function headersToStore (headers: StoredHeaders): StoredHeaders {
 
 /** Whether a stored response may answer a request that carries Authorization (RFC 9111 §3.5). */
 export function allowsAuthorized (headers: StoredHeaders): boolean {
-  const cc = parseCacheControl(headers['cache-control'])
-  return 'public' in cc || 's-maxage' in cc || 'must-revalidate' in cc
+  return allowsAuthorizedDirectives(parseCacheControl(headers['cache-control']))
 }
 
-// RFC 9111 §3.2: fields a 304 must not change in the stored response.
-const NOT_UPDATED = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range'])
+// RFC 9111 §3.2: fields a 304 must not change in the stored response. Set-Cookie is the
+// answer to one client's request: a shared cache never takes it from a 304 (it goes to
+// that client only, see the cache plugin).
+const NOT_UPDATED = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range', 'set-cookie'])
 
 /** The stored headers refreshed by a 304 (RFC 9111 §4.3.4). */
 export function mergeNotModified (stored: StoredHeaders, fresh: StoredHeaders): StoredHeaders {

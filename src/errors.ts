@@ -43,3 +43,20 @@ export function upstreamError (error: unknown, upstream: string, timeoutMs: numb
   mapped.cause = error
   return Object.assign(mapped, { upstream, upstreamCode: code })
 }
+
+const UPSTREAM_STREAM_CODES = /^(UND_ERR_|HPE_)|^(ECONNRESET|EPIPE|ECONNABORTED)$/
+
+/**
+ * An upstream response body that failed after reply-from handed it over (a bad chunk size,
+ * a reset) reaches Fastify's error handler as a bare error: it is a 502, not our 500.
+ */
+export function upstreamStreamError (error: unknown, upstream: string): Error | undefined {
+  const found = rootCause(error)
+  const named = (error as { name?: string }).name
+  if (!UPSTREAM_STREAM_CODES.test(found.code) && named !== 'HTTPParserError') return undefined
+  const code = found.code === 'UNKNOWN' ? String(named) : found.code
+  const message = found.message
+  const mapped = new UpstreamUnreachable(upstream, `${code} (${message})`)
+  mapped.cause = error
+  return Object.assign(mapped, { upstream, upstreamCode: code })
+}

@@ -22,8 +22,18 @@ export class BodyBroadcast {
   /** Set when the body outgrew `maxBytes`: it can no longer be replayed or stored. */
   overflowed = false
 
-  /** `done` receives the whole body once it arrived complete, or undefined when it did not. */
-  constructor (private readonly source: Readable, private readonly maxBytes: number, private readonly done: (body: Buffer | undefined) => void) {}
+  /**
+   * `done` receives the whole body once it arrived complete, or undefined when it did not.
+   * When it returns a promise (the body being stored), the clients' streams end only once
+   * it settled (at most `holdMs`), so a client that has the whole response can count on
+   * every later request seeing what it saw.
+   */
+  constructor (
+    private readonly source: Readable,
+    private readonly maxBytes: number,
+    private readonly done: (body: Buffer | undefined) => Promise<void> | undefined,
+    private readonly holdMs = 2000
+  ) {}
 
   start (): void {
     this.source.on('data', (chunk: Buffer) => this.push(chunk))
@@ -59,9 +69,13 @@ export class BodyBroadcast {
   private end (): void {
     if (this.state !== 'open') return
     this.state = 'ended'
-    for (const follower of this.followers) follower.end()
-    this.followers.clear()
-    this.done(this.overflowed ? undefined : Buffer.concat(this.chunks, this.bytes))
+    const stored = this.done(this.overflowed ? undefined : Buffer.concat(this.chunks, this.bytes))
+    const finish = (): void => {
+      for (const follower of this.followers) follower.end()
+      this.followers.clear()
+    }
+    if (stored === undefined) finish()
+    else within(stored, this.holdMs, undefined).then(finish)
   }
 
   private fail (error: Error): void {
@@ -90,6 +104,15 @@ export class BodyBroadcast {
     })
     return stream
   }
+}
+
+/** `promise`'s value, or `fallback` once `ms` have passed (or when it rejects): a wait that always ends. */
+export function within<T> (promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(fallback), ms)
+    timer.unref()
+    promise.then(resolve, () => resolve(fallback)).finally(() => clearTimeout(timer))
+  })
 }
 
 export type FlightOutcome<Head, Entry> =
@@ -131,9 +154,5 @@ export class Flights<Head, Entry> {
   finish (key: string, flight: Flight<Head, Entry>, outcome: FlightOutcome<Head, Entry> = { kind: 'alone' }): void {
     flight.resolve(outcome)
     if (this.flights.get(key) === flight) this.flights.delete(key)
-  }
-
-  get size (): number {
-    return this.flights.size
   }
 }

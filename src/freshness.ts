@@ -1,21 +1,18 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { parseCacheControl, seconds, type Directives } from './cache-control.ts'
 import type { StoredHeaders } from './entry.ts'
+import { HEURISTIC_STATUSES } from './cache-policy.ts'
+import { parseHttpDate } from './http-date.ts'
 
 /**
- * Freshness and reuse decisions for a stored response (RFC 9111 §4). Storability is decided
- * by http-cache-semantics (see cache-policy.ts); lifetime, age and reuse are computed here
- * because that library treats must-revalidate and proxy-revalidate as "never fresh",
- * ignores the apparent age from Date, and has no cap on heuristic freshness.
+ * Freshness and reuse decisions for a stored response (RFC 9111 §4); storability is in
+ * cache-policy.ts. Every header read here was normalised by response-headers.ts.
  */
 export interface FreshnessOptions {
   heuristicMaxSeconds: number
   staleWhileRevalidateSeconds: number
   staleIfErrorSeconds: number
 }
-
-// RFC 9110 §15.1: status codes that are heuristically cacheable.
-const HEURISTIC_STATUSES = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501])
 
 function header (headers: StoredHeaders, name: string): string | undefined {
   const value = headers[name]
@@ -44,15 +41,15 @@ export function freshnessLifetime (status: number, headers: StoredHeaders, dateM
   if ('max-age' in cc || 's-maxage' in cc) return 0 // present but invalid: stale
   const expires = header(headers, 'expires')
   if (expires !== undefined) {
-    const at = Date.parse(expires)
+    const at = parseHttpDate(expires)
     // RFC 9111 §5.3: an invalid Expires (e.g. "0") means already expired.
-    return Number.isNaN(at) ? 0 : Math.max(0, (at - dateMs) / 1000)
+    return at === undefined ? 0 : Math.max(0, (at - dateMs) / 1000)
   }
   // RFC 9111 §4.2.2: heuristic freshness, only for heuristically cacheable statuses.
   const lastModified = header(headers, 'last-modified')
   if (lastModified !== undefined && HEURISTIC_STATUSES.has(status) && !('no-cache' in cc)) {
-    const modified = Date.parse(lastModified)
-    if (!Number.isNaN(modified) && dateMs > modified) {
+    const modified = parseHttpDate(lastModified)
+    if (modified !== undefined && dateMs > modified) {
       return Math.min(((dateMs - modified) / 1000) * 0.1, options.heuristicMaxSeconds)
     }
   }
@@ -86,9 +83,10 @@ export interface Timing {
 
 export function freshness (status: number, headers: StoredHeaders, timing: Timing, options: FreshnessOptions): Freshness {
   // RFC 9111 §4.2.3: current age from Age, Date and the time the response took.
-  const date = Date.parse(header(headers, 'date') ?? '')
-  const dateMs = Number.isNaN(date) ? timing.responseTime : date
-  const ageValue = Number(header(headers, 'age'))
+  const dateMs = parseHttpDate(header(headers, 'date')) ?? timing.responseTime
+  // RFC 9111 §5.1: Age is delta-seconds; anything else is ignored.
+  const ageText = header(headers, 'age')?.trim() ?? ''
+  const ageValue = /^\d+$/.test(ageText) ? Number(ageText) : 0
   const apparentAge = Math.max(0, (timing.responseTime - dateMs) / 1000)
   const correctedAge = (Number.isFinite(ageValue) && ageValue > 0 ? ageValue : 0) + (timing.responseTime - timing.requestTime) / 1000
   return {

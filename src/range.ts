@@ -2,7 +2,8 @@
  * Byte range requests served from a stored response (RFC 9110 §14). Pure: no I/O, no clock.
  * The caller applies this only to GET; a server must ignore Range for other methods (§14.2).
  */
-import { parseEtag, parseHttpDate } from './conditional.ts'
+import { parseEtag } from './conditional.ts'
+import { parseHttpDate } from './http-date.ts'
 
 export type RangeResult =
   | { kind: 'full' }

@@ -5,6 +5,7 @@ import { hostname } from 'node:os'
 import Keyv, { type KeyvOptions } from 'keyv'
 import KeyvSqlite from '@keyv/sqlite'
 import { MemoryTier } from './memory-tier.ts'
+import { SharedGeneration } from './generation.ts'
 
 /**
  * Where encoded cache entries live. Values are opaque bytes (see entry.ts); every
@@ -28,6 +29,13 @@ export interface CacheStore {
   touch (key: string): void
   /** Calls `listener` with each key that another process sharing the store changed. */
   onRemoteChange (listener: (key: string) => void): void
+  /**
+   * True when another process may have changed entries that the listeners have not been
+   * told about yet: synchronous and cheap (a memory-tier hit asks it every time).
+   */
+  changedElsewhere (): boolean
+  /** Tells the onRemoteChange listeners about every change logged before this call; never rejects. */
+  syncChanges (): Promise<void>
   /**
    * Takes a short-lived lock on `key` for coalescing requests across the processes that
    * share the store. True if this store instance now holds it (also when it already held
@@ -218,6 +226,8 @@ abstract class KeyvCacheStore implements CacheStore {
   protected abstract sweepOnce (): Promise<SweepResult>
 
   onRemoteChange (_listener: (key: string) => void): void {}
+  changedElsewhere (): boolean { return false }
+  async syncChanges (): Promise<void> {}
 
   /** Sweeps run one at a time; each call gets a sweep that starts after it was called. */
   sweep (): Promise<SweepResult> {
@@ -546,7 +556,12 @@ class SqliteCacheStore extends KeyvCacheStore {
   /** The last change seen; +Infinity until the first open reads the current one. */
   private lastSeq = Number.POSITIVE_INFINITY
   private pollTimer: NodeJS.Timeout | undefined
-  private polling = false
+  /** Polls of the change log run one after the other; `pollQueued` is one not started yet. */
+  private pollChain: Promise<void> = Promise.resolve()
+  private pollQueued: Promise<void> | undefined
+  /** Bumped after every logged change, read before every memory-tier hit (see generation.ts). */
+  private generation: SharedGeneration | undefined
+  private syncing: Promise<void> | undefined
   /** Access times not yet written: key → stamp. */
   private touches = new Map<string, number>()
   private flushTimer: NodeJS.Timeout | undefined
@@ -578,6 +593,7 @@ class SqliteCacheStore extends KeyvCacheStore {
     this.flushTimer = setInterval(() => { this.flushTouches().catch(noop) }, TOUCH_FLUSH_MS)
     this.flushTimer.unref()
     if (this.path !== ':memory:') {
+      this.generation = SharedGeneration.open(`${this.path}-gen`)
       this.checkTimer = setInterval(() => this.checkFile(), this.settings.reopenIntervalMs)
       this.checkTimer.unref()
     }
@@ -839,14 +855,42 @@ class SqliteCacheStore extends KeyvCacheStore {
     }
   }
 
+  override changedElsewhere (): boolean {
+    return this.listeners.length > 0 && this.generation !== undefined && this.generation.changed()
+  }
+
+  /** One sync at a time; a caller arriving during one waits for it and syncs again if the word moved since. */
+  override async syncChanges (): Promise<void> {
+    const generation = this.generation
+    if (generation === undefined) return
+    for (let round = 0; round < 3 && this.changedElsewhere(); round++) {
+      if (this.syncing === undefined) {
+        const seen = generation.read()
+        this.syncing = this.poll().then(() => generation.mark(seen), noop).finally(() => { this.syncing = undefined })
+      }
+      await this.syncing
+    }
+  }
+
   private async logChange (key: string): Promise<void> {
     if (this.listeners.length === 0) return
     await this.query('INSERT INTO changes (key, writer, at) VALUES (?, ?, ?)', key, this.owner, Date.now())
+    this.generation?.bump()
   }
 
-  private async poll (): Promise<void> {
-    if (this.polling) return
-    this.polling = true
+  /** Reads the change log once, after any poll already running; polls asked for meanwhile share one. */
+  private poll (): Promise<void> {
+    if (this.pollQueued !== undefined) return this.pollQueued
+    const queued = this.pollChain.then(async () => {
+      this.pollQueued = undefined
+      await this.pollOnce()
+    })
+    this.pollQueued = queued
+    this.pollChain = queued.catch(noop)
+    return queued
+  }
+
+  private async pollOnce (): Promise<void> {
     try {
       const rows = await this.query('SELECT seq, key, writer FROM changes WHERE seq > ? ORDER BY seq', this.lastSeq)
       for (const row of rows) {
@@ -863,8 +907,6 @@ class SqliteCacheStore extends KeyvCacheStore {
       if (Math.random() < 0.02) await this.query('DELETE FROM changes WHERE at < ?', Date.now() - 60_000)
     } catch {
       // A failing store is reported by the requests that use it.
-    } finally {
-      this.polling = false
     }
   }
 
@@ -876,6 +918,7 @@ class SqliteCacheStore extends KeyvCacheStore {
     await this.recovery
     await this.flushTouches().catch(noop)
     await this.query('DELETE FROM leases WHERE owner = ?', this.owner).catch(noop)
+    this.generation?.close()
     const conn = this.conn
     this.conn = undefined
     await conn?.keyv.disconnect().catch(noop)

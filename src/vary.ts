@@ -23,9 +23,13 @@ function normalize (value: string | string[] | undefined): string {
   return (Array.isArray(value) ? value.join(', ') : value).trim().replace(/\s*,\s*/g, ', ').replace(/\s+/g, ' ')
 }
 
-/** The key of the variant of `baseKey` that `headers` select; absent headers only match absent headers. */
-export function variantKey (baseKey: string, names: string[], headers: IncomingHttpHeaders): string {
-  let key = `${baseKey}\nvary`
+/**
+ * The key of the variant of `baseKey` that `headers` select; absent headers only match absent
+ * headers. `epoch` is the Vary index's own stamp: once the index is deleted (an unsafe
+ * request, a purge), the next one gets a new stamp and the old variants are never found again.
+ */
+export function variantKey (baseKey: string, names: string[], headers: IncomingHttpHeaders, epoch: number): string {
+  let key = `${baseKey}\nvary@${epoch}`
   for (const name of names) key += `\n${name}: ${normalize(headers[name])}`
   return key
 }

@@ -12,6 +12,8 @@ test('lifetime: s-maxage over max-age over Expires; invalid Expires is stale', (
     [{ expires: new Date(now + 50_000).toUTCString(), date }, 50],
     [{ expires: '0', date }, 0],
     [{ expires: 'not a date', date }, 0],
+    [{ expires: new Date(now + 50_000).toUTCString().replace('GMT', 'UTC'), date }, 0], // not an HTTP-date: expired
+    [{ expires: new Date(now + 50_000).toISOString(), date }, 0],
     [{ 'cache-control': 'max-age=abc', expires: new Date(now + 50_000).toUTCString() }, 0],
     [{ 'cache-control': 'max-age="30"' }, 30],
     [{ 'cache-control': 'max-age=30, max-age=60' }, 30]
@@ -19,6 +21,13 @@ test('lifetime: s-maxage over max-age over Expires; invalid Expires is stale', (
   for (const [headers, lifetime] of cases) {
     t.assert.equal(freshnessLifetime(200, headers, now, options), lifetime, JSON.stringify(headers))
   }
+})
+
+test('Age is delta-seconds: a non-integer value is ignored (RFC 9111 §5.1)', (t) => {
+  const timing = { requestTime: now, responseTime: now }
+  t.assert.equal(freshness(200, { date, age: '7200' }, timing, options).initialAge, 7200)
+  t.assert.equal(freshness(200, { date, age: '7200.0' }, timing, options).initialAge, 0)
+  t.assert.equal(freshness(200, { date, age: '-5' }, timing, options).initialAge, 0)
 })
 
 test('heuristic freshness: 10% of the age since Last-Modified, capped, only for heuristic statuses', (t) => {

@@ -42,3 +42,21 @@ test('PUT and DELETE invalidate too', async (t) => {
     t.assert.equal((await app.inject(`/${origin.host}/doc`)).headers['x-cache'], 'MISS', method)
   }
 })
+
+test('an unsafe request invalidates every Vary variant of its URL, also once a new variant was stored', async (t) => {
+  let version = 0
+  const origin = await startOrigin({
+    '/v': (req, res) => {
+      if (req.method !== 'GET') { version++; res.writeHead(204); res.end(); return }
+      res.writeHead(200, { 'cache-control': 'max-age=100', vary: 'Accept-Language' })
+      res.end(`${String(req.headers['accept-language'])} v${version}`)
+    }
+  })
+  t.after(() => origin.close())
+  const app = await testApp(t)
+  const get = async (lang: string): Promise<string> => (await app.inject({ url: `/${origin.host}/v`, headers: { 'accept-language': lang } })).body
+  t.assert.deepEqual([await get('en'), await get('fr'), await get('fr')], ['en v0', 'fr v0', 'fr v0'])
+  await app.inject({ method: 'POST', url: `/${origin.host}/v`, payload: 'x' })
+  t.assert.equal(await get('en'), 'en v1')
+  t.assert.equal(await get('fr'), 'fr v1', 'the old fr variant came back once a new en variant was stored')
+})
