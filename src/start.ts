@@ -46,7 +46,8 @@ async function main (): Promise<number> {
   }
   const shown = `http://${isIP(config.host) === 6 ? `[${config.host}]` : config.host}:${config.port}/`
   console.log(`caching-proxy is listening on ${shown} with ${config.workers} worker${config.workers === 1 ? '' : 's'} ` +
-    `(try: curl localhost:${config.port}/example.com). Logs: npx pm2 logs ${name}. Stop: npm stop`)
+    `(try: curl localhost:${config.port}/example.com). Logs: npx pm2 logs ${name}. ` +
+    `Stop: ${name === 'caching-proxy' ? 'npm stop' : `npx pm2 delete ${name}`}`)
   return 0
 }
 
