@@ -1,5 +1,6 @@
 import { test } from 'node:test'
 import { writeFileSync } from 'node:fs'
+import sqlite3 from 'sqlite3'
 import { join } from 'node:path'
 import { tempDir } from './helpers/app.ts'
 import { SqliteRateLimitStore, type RateCount, type RateLimitStore } from '../src/rate-limit-store.ts'
@@ -66,4 +67,34 @@ test('a store that cannot open its file answers with an error at once and waits 
   const later = await incr(store, 'k').then(() => 'counted', (error: Error) => error.message)
   t.assert.match(later, /unavailable/, 'within the retry time the file is not tried again')
   t.assert.equal(errors.length >= 1, true)
+})
+
+test('a flood of 5,000 concurrent requests from one client is counted exactly, in arrival order, none timed out', async (t) => {
+  const { store, errors } = open(t, join(tempDir(t), 'cache.sqlite'))
+  const started = Date.now()
+  const counts = await Promise.all(Array.from({ length: 5000 }, () => incr(store, 'flood')))
+  t.assert.deepEqual(counts.map((c) => c.current), Array.from({ length: 5000 }, (_v, i) => i + 1), 'in arrival order')
+  t.assert.deepEqual(errors, [])
+  t.diagnostic(`5000 concurrent increments in ${Date.now() - started} ms`)
+})
+
+test('a request that gets no count in time is let through, and is counted once the file is free', async (t) => {
+  const path = join(tempDir(t), 'cache.sqlite')
+  const errors: Error[] = []
+  const store = new SqliteRateLimitStore(path, { onError: (error) => errors.push(error), timeoutMs: 200 })
+  t.after(() => store.close())
+  t.assert.equal((await incr(store, 'k')).current, 1)
+  // Another process holds the write lock for 700 ms.
+  const other = await new Promise<sqlite3.Database>((resolve, reject) => {
+    const db: sqlite3.Database = new sqlite3.Database(path, (error) => error === null ? resolve(db) : reject(error))
+  })
+  t.after(() => new Promise<void>((resolve) => other.close(() => resolve())))
+  await new Promise<void>((resolve, reject) => other.exec('BEGIN IMMEDIATE', (error) => error === null ? resolve() : reject(error)))
+  const release = new Promise<void>((resolve) => setTimeout(() => other.exec('COMMIT', () => resolve()), 700))
+  const started = Date.now()
+  await t.assert.rejects(incr(store, 'k'), /no count within 200 ms/)
+  t.assert.equal(Date.now() - started < 600, true, 'answered at the timeout, not at the lock release')
+  await release
+  t.assert.equal((await incr(store, 'k')).current, 3, 'the let-through request was counted')
+  t.assert.equal(errors.length, 1)
 })
