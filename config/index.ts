@@ -16,14 +16,22 @@ export interface Config {
   heuristicMaxSeconds: number
   staleWhileRevalidateSeconds: number
   staleIfErrorSeconds: number
+  /** How long past staleness an entry answers when the origin cannot be reached (refused, reset, timeout). */
+  staleOnErrorSeconds: number
   cacheSetCookie: boolean
   /** How long a URL whose response could not be stored goes straight to the origin (hit-for-pass). */
   hitForPassSeconds: number
+  /** This proxy's own targeted cache-control field (RFC 9213), consumed, never passed on. */
+  cacheControlField: string
   allowPrivateUpstreams: boolean
   upstreamAllow: string[]
   upstreamDeny: string[]
   /** Upstream ports allowed, or '*' for any. */
   upstreamPorts: number[] | '*'
+  /** Ports a CONNECT tunnel may open, or '*' for any. */
+  connectPorts: number[] | '*'
+  /** A CONNECT tunnel with no bytes either way for this long is closed. */
+  connectIdleTimeoutMs: number
   /** CIDR ranges of clients served when HOST is not loopback. */
   allowClients: string[]
   /** user:password pairs or user:scrypt hashes that may use the proxy; empty = no authentication. */
@@ -72,6 +80,16 @@ function oneOf (env: Env, name: string, fallback: string, allowed: string[]): st
   return raw
 }
 
+function fieldName (env: Env, name: string, fallback: string): string {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  // RFC 9110 §5.1: a field name is a token; Cache-Control itself cannot be a target.
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(raw) || /^(cache-control|cdn-cache-control)$/i.test(raw)) {
+    throw new ConfigError(name, 'an HTTP field name (a token) other than Cache-Control and CDN-Cache-Control', raw)
+  }
+  return raw
+}
+
 function storeUri (env: Env): string {
   const raw = env.CACHE_STORE
   if (raw === undefined || raw === '') return 'sqlite://./data/cache.sqlite'
@@ -107,12 +125,12 @@ function hostPatterns (env: Env, name: string): string[] {
   return patterns
 }
 
-function ports (env: Env): number[] | '*' {
-  const raw = env.UPSTREAM_PORTS
+function ports (env: Env, name: string, fallback: string): number[] | '*' {
+  const raw = env[name]
   if (raw?.trim() === '*') return '*'
-  const values = list(env, 'UPSTREAM_PORTS', '80,443,8080,8443')
+  const values = list(env, name, fallback)
   if (values.length === 0 || !values.every((p) => /^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535)) {
-    throw new ConfigError('UPSTREAM_PORTS', 'a comma-separated list of ports (1-65535) or *', raw ?? '')
+    throw new ConfigError(name, 'a comma-separated list of ports (1-65535) or *', raw ?? '')
   }
   return values.map(Number)
 }
@@ -167,12 +185,16 @@ export function loadConfig (env: Env = process.env): Config {
     heuristicMaxSeconds: integer(env, 'HEURISTIC_MAX_SECONDS', 86_400, 0),
     staleWhileRevalidateSeconds: integer(env, 'STALE_WHILE_REVALIDATE_SECONDS', 0, 0),
     staleIfErrorSeconds: integer(env, 'STALE_IF_ERROR_SECONDS', 0, 0),
+    staleOnErrorSeconds: integer(env, 'STALE_ON_ERROR_SECONDS', 300, 0),
     cacheSetCookie: boolean(env, 'CACHE_SET_COOKIE', false),
     hitForPassSeconds: integer(env, 'HIT_FOR_PASS_SECONDS', 30, 0, 86_400),
+    cacheControlField: fieldName(env, 'CACHE_CONTROL_FIELD', 'CachingProxy-Cache-Control'),
     allowPrivateUpstreams: boolean(env, 'ALLOW_PRIVATE_UPSTREAMS', false),
     upstreamAllow: hostPatterns(env, 'UPSTREAM_ALLOW'),
     upstreamDeny: hostPatterns(env, 'UPSTREAM_DENY'),
-    upstreamPorts: ports(env),
+    upstreamPorts: ports(env, 'UPSTREAM_PORTS', '80,443,8080,8443'),
+    connectPorts: ports(env, 'CONNECT_PORTS', '443'),
+    connectIdleTimeoutMs: integer(env, 'CONNECT_IDLE_TIMEOUT_MS', 300_000, 1),
     allowClients: cidrs(env),
     proxyAuth: proxyAuth(env),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 0, 0),

@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { isIP } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
-import { ClientForbidden, LoopDetected, MalformedRequest, MethodNotAllowed, UnsupportedVersion, UrlTooLong } from '../src/errors.ts'
+import { ClientForbidden, CredentialsRequired, ProxyCredentialsRequired, LoopDetected, MalformedRequest, MethodNotAllowed, UnsupportedVersion, UrlTooLong } from '../src/errors.ts'
 import { METHODS } from './proxy.ts'
 import { PROXY_NAME } from '../src/headers.ts'
 import { basicVerifier, type Verifier } from '../src/proxy-auth.ts'
@@ -10,13 +10,18 @@ import { cidrList, normalizeHost, judgeAddress } from '../src/address-guard.ts'
 import rateLimitPlugin from './rate-limit.ts'
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** No credentials needed (PROXY_AUTH): the client list, rate limit and limits still apply. */
+    public?: boolean
+  }
   interface FastifyRequest {
     /** The request came in forward-proxy form (`GET http://host/path`). */
     forwardStyle: boolean
   }
 }
 
-function isLoopback (host: string): boolean {
+/** The host is a loopback address or localhost (then ALLOW_CLIENTS is not needed). */
+export function isLoopback (host: string): boolean {
   const normalized = normalizeHost(host)
   if (normalized === 'localhost') return true
   const verdict = judgeAddress(normalized)
@@ -58,30 +63,28 @@ async function accessPlugin (fastify: FastifyInstance, opts: { config: Config })
     return undefined
   }
 
-  /** Basic credentials: true when the request may go on, else it was answered 401/407. */
-  async function authenticate (request: FastifyRequest, reply: FastifyReply, verify: Verifier): Promise<boolean> {
+  /** Basic credentials: resolves when the request may go on, else rejects with a 401/407 error. */
+  async function authenticate (request: FastifyRequest, reply: FastifyReply, verify: Verifier): Promise<void> {
     // Forward-proxy clients answer Proxy-Authorization (407); path-style clients, Authorization (401).
     const header = request.forwardStyle ? 'proxy-authorization' : 'authorization'
     const user = await verify(request.headers[header] as string | undefined)
     if (user === undefined) {
-      const status = request.forwardStyle ? 407 : 401
-      reply.code(status)
-        .header(status === 407 ? 'proxy-authenticate' : 'www-authenticate', `Basic realm="${PROXY_NAME}", charset="UTF-8"`)
-        .send({ error: status === 407 ? 'Proxy Authentication Required' : 'Unauthorized', message: 'valid proxy credentials are required' })
-      return false
+      // The error handler writes the body (HTML for browsers, JSON otherwise).
+      reply.header(request.forwardStyle ? 'proxy-authenticate' : 'www-authenticate', `Basic realm="${PROXY_NAME}", charset="UTF-8"`)
+      throw request.forwardStyle ? new ProxyCredentialsRequired() : new CredentialsRequired()
     }
     // The proxy's credentials are never forwarded upstream.
     delete request.headers[header]
     delete request.raw.headers[header]
-    return true
   }
 
   fastify.addHook('onRequest', (request, reply, done) => {
     request.forwardStyle = request.originalUrl !== request.url
     const refused = refusal(request)
     if (refused !== undefined) return done(refused)
-    if (verify === undefined) return done()
-    authenticate(request, reply, verify).then((allowed) => { if (allowed) done() }, done)
+    // Routes marked public (the PAC file) need no credentials: a browser fetches them without any.
+    if (verify === undefined || request.routeOptions.config.public === true) return done()
+    authenticate(request, reply, verify).then(() => done(), done)
   })
 }
 

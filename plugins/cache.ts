@@ -4,18 +4,19 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { cacheKey } from '../src/cache-key.ts'
-import { allowsAuthorized, headersToStore, mergeNotModified, notStorableReason, revalidationHeaders } from '../src/cache-policy.ts'
+import { allowsAuthorized, headersToStore, mergeNotModified, notStorableReason, revalidationHeaders, SAFE_METHODS } from '../src/cache-policy.ts'
 import { notModified, notModifiedHeaders } from '../src/conditional.ts'
 import { decodeEntry, encodeEntry, type CacheEntry, type StoredHeaders } from '../src/entry.ts'
 import {
-  evaluateReuse, freshness, remainingSeconds, currentAge, requestDirectives, staleIfErrorAllowed, uselessAt,
+  evaluateReuse, freshness, remainingSeconds, currentAge, requestDirectives, staleIfErrorAllowed, staleOnErrorAllowed, uselessAt,
   type Freshness, type FreshnessOptions
 } from '../src/freshness.ts'
 import { BodyBroadcast, Flights, within, type Flight, type FlightOutcome } from '../src/flight.ts'
 import { HitForPass } from '../src/hit-for-pass.ts'
 import { normalizeResponseHeaders, single } from '../src/response-headers.ts'
 import { sliceStream } from '../src/range-slice.ts'
-import { UpstreamUnreachable } from '../src/errors.ts'
+import { policyHeaders, targetList, withoutOwnField } from '../src/targeted-cache-control.ts'
+import { NotCached, UpstreamUnreachable } from '../src/errors.ts'
 import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
 import { MemoryTier } from '../src/memory-tier.ts'
 import { evaluateRange } from '../src/range.ts'
@@ -101,7 +102,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   const options: FreshnessOptions = {
     heuristicMaxSeconds: config.heuristicMaxSeconds,
     staleWhileRevalidateSeconds: config.staleWhileRevalidateSeconds,
-    staleIfErrorSeconds: config.staleIfErrorSeconds
+    staleIfErrorSeconds: config.staleIfErrorSeconds,
+    staleOnErrorSeconds: config.staleOnErrorSeconds
   }
   // A lease outlives any upstream request it covers; a dead holder's lease expires with it.
   const leaseMs = Math.min(config.upstreamTimeoutMs + 1000, 60_000)
@@ -110,6 +112,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   const flights = new Flights<SharedHead, Cached>()
   const refreshing = new Set<string>()
   const passes = new HitForPass(config.hitForPassSeconds * 1000)
+  const targets = targetList(config.cacheControlField)
   // Bumped whenever an entry changes under this process: a store read started before a
   // change must not put what it read into the memory tier.
   let changeEpoch = 0
@@ -139,8 +142,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   function prepare (entry: CacheEntry): Cached {
     return {
       entry,
-      fresh: freshness(entry.status, entry.headers, entry, options),
-      headers: { ...entry.headers, via: appendVia(entry.headers.via) }
+      fresh: freshness(entry.status, policyHeaders(entry.headers, targets), entry, options),
+      headers: { ...withoutOwnField(entry.headers, config.cacheControlField), via: appendVia(entry.headers.via) }
     }
   }
 
@@ -293,7 +296,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (head.vary !== undefined && variantKey(state.key, head.vary, request.headers, head.epoch) !== head.storeKey) return false
     const body = outcome.body.subscribe()
     if (body === undefined) return false
-    reply.code(head.status).headers(head.headers)
+    reply.code(head.status).headers(withoutOwnField(head.headers, config.cacheControlField))
     reply.header('via', appendVia(head.headers.via))
     reply.header('cache-status', appendCacheStatus(head.headers['cache-status'], 'hit; detail=coalesced'))
     reply.header('x-cache', 'HIT')
@@ -377,7 +380,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
           await res.body.dump()
           return // keep serving what we have
         }
-        const reason = notStorableReason({ method: 'GET', headers }, res.statusCode, resHeaders, { cacheSetCookie: config.cacheSetCookie })
+        const policy = policyHeaders(resHeaders, targets)
+        const reason = notStorableReason({ method: 'GET', headers }, res.statusCode, policy, { cacheSetCookie: config.cacheSetCookie })
         const chunks: Buffer[] = []
         let size = 0
         if (reason === undefined) {
@@ -398,7 +402,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
         }
         const epoch = state.epoch ?? responseTime
         const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers, epoch)
-        await save(state.key, storeKey, { url: url.href, status: res.statusCode, headers: headersToStore(resHeaders), requestTime, responseTime, vary, body: Buffer.concat(chunks, size) }, epoch).written
+        await save(state.key, storeKey, { url: url.href, status: res.statusCode, headers: headersToStore(resHeaders, policy), requestTime, responseTime, vary, body: Buffer.concat(chunks, size) }, epoch).written
       } finally {
         await store.releaseLease(key)
       }
@@ -462,7 +466,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     state.epoch = found.epoch
     const authorized = headers.authorization !== undefined
     // RFC 9111 §3.5: a request with Authorization reuses only responses that allow it.
-    if (found.cached !== undefined && (!authorized || allowsAuthorized(found.cached.entry.headers))) {
+    if (found.cached !== undefined && (!authorized || allowsAuthorized(policyHeaders(found.cached.entry.headers, targets)))) {
       const reuse = evaluateReuse(found.cached.fresh, headers, options)
       if (reuse === 'fresh') return answered(serveStored(request, reply, found.cached, 'hit'))
       if (reuse === 'stale') return answered(serveStored(request, reply, found.cached, 'hit; detail=stale'))
@@ -474,8 +478,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     }
     if ('only-if-cached' in requestDirectives(headers)) {
       // RFC 9111 §5.2.1.7
-      return answered(reply.code(504).header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
-        .send({ error: 'Gateway Timeout', message: 'not in cache and the request said only-if-cached' }))
+      return answered(reply.header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
+        .send(new NotCached()))
     }
     // Authorized requests go on their own. A GET with a Range leads or joins like any other:
     // the whole response is fetched once, stored, and the range answered from it (as Varnish
@@ -552,7 +556,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       reply.header('cache-status', appendCacheStatus(headers['cache-status'], 'fwd=method'))
       // RFC 9111 §4.4; the client hears back only once no process can serve the old entry.
-      const invalidated = status >= 200 && status < 400 ? invalidateAfterUnsafe(url, headers) : Promise.resolve()
+      const invalidated = !SAFE_METHODS.has(request.method) && status >= 200 && status < 400 ? invalidateAfterUnsafe(url, headers) : Promise.resolve()
       within(invalidated, WRITE_HOLD_MS, undefined).then(() => {
         if (gone(reply)) discard(res.stream)
         else reply.send(res.stream)
@@ -583,9 +587,10 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     }
     const fwd = `${stale !== undefined ? 'fwd=stale' : state.pass === true ? 'fwd=bypass' : state.varyMiss === true ? 'fwd=vary-miss' : 'fwd=miss'}; fwd-status=${status}`
     const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length'])
+    const policy = policyHeaders(headers, targets)
     let reason = request.method === 'HEAD'
       ? 'head'
-      : notStorableReason({ method: 'GET', headers: request.headers }, status, headers, { cacheSetCookie: config.cacheSetCookie })
+      : notStorableReason({ method: 'GET', headers: request.headers }, status, policy, { cacheSetCookie: config.cacheSetCookie })
     if (reason === undefined && declared !== undefined && declared > config.maxEntryBytes) reason = 'too-large'
     // A body delimited only by the connection closing cannot be told from one cut off by a reset.
     if (reason === undefined && declared === undefined && /close/i.test(String(res.headers.connection ?? ''))) reason = 'unframed'
@@ -604,7 +609,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const responseTime = Date.now()
     const epoch = state.epoch ?? responseTime
     const storeKey = vary === undefined ? state.key : variantKey(state.key, vary, request.headers, epoch)
-    const storedHeaders = headersToStore(headers)
+    const storedHeaders = headersToStore(headers, policy)
     const body = new BodyBroadcast(res.stream, config.maxEntryBytes, (whole) => {
       if (whole === undefined || (declared !== undefined && whole.length !== declared)) {
         settle(state, { kind: 'alone' })
@@ -673,7 +678,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   function onUpstreamError (request: FastifyRequest, reply: FastifyReply, error: Error): void {
     const state = request.cacheState
     if (reply.sent) return
-    if (state?.stale !== undefined && staleIfErrorAllowed(state.stale.fresh, request.headers, options)) {
+    if (state?.stale !== undefined && staleOnErrorAllowed(state.stale.fresh, request.headers, options)) {
       settle(state, { kind: 'entry', entry: state.stale })
       const code = (error as { upstreamCode?: string }).upstreamCode ?? 'error'
       clearHeaders(reply)

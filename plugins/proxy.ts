@@ -1,14 +1,19 @@
-import type { IncomingHttpHeaders } from 'node:http'
+import { METHODS as NODE_METHODS, type IncomingHttpHeaders } from 'node:http'
 import { Transform, pipeline } from 'node:stream'
 import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
 import { normalizeResponseHeaders } from '../src/response-headers.ts'
+import { withoutOwnField } from '../src/targeted-cache-control.ts'
+import type { StoredHeaders } from '../src/entry.ts'
 import { BadUpstreamUrl, BodyTooLarge, upstreamError } from '../src/errors.ts'
 import { PROXY_ROUTE } from './upstream.ts'
 
-export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']
+// Every method Node's HTTP parser accepts is forwarded (RFC 9110 §9.1: a proxy forwards
+// methods it does not know), except CONNECT, which tunnels (plugins/connect.ts).
+export const METHODS = NODE_METHODS.filter((method) => method !== 'CONNECT')
+const BODYLESS = new Set(['GET', 'HEAD', 'TRACE'])
 
 // RFC 9110 §9.3.8: a TRACE echo leaves out what may be secret.
 const NOT_ECHOED = new Set(['authorization', 'proxy-authorization', 'cookie'])
@@ -51,6 +56,9 @@ function safelyNormalized (headers: IncomingHttpHeaders): IncomingHttpHeaders {
  */
 export default async function proxyPlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
+  for (const method of METHODS) {
+    if (!fastify.supportedMethods.includes(method)) fastify.addHttpMethod(method, { hasBody: !BODYLESS.has(method) })
+  }
   await fastify.register(replyFrom, { undici: fastify.upstreamAgent as never, disableRequestLogging: true, disableCache: true })
 
   // Request bodies are streamed upstream untouched, whatever their type, up to MAX_BODY_BYTES.
@@ -91,7 +99,7 @@ export default async function proxyPlugin (fastify: FastifyInstance, opts: { con
         timeout: config.upstreamTimeoutMs,
         retryDelay: () => null, // never replay a request on 503
         rewriteRequestHeaders: (request, headers) => fastify.cache.conditionalHeaders(request as never, upstreamRequestHeaders(headers)),
-        rewriteHeaders: (headers) => ({ ...safelyNormalized(headers), via: appendVia(headers.via) }),
+        rewriteHeaders: (headers) => ({ ...withoutOwnField(safelyNormalized(headers) as StoredHeaders, config.cacheControlField), via: appendVia(headers.via) }),
         onResponse: (request, reply, res) => {
           fastify.cache.onUpstreamResponse(request as never, reply as never, res as never)
         },

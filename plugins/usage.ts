@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { NotFound } from '../src/errors.ts'
 
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>caching-proxy</title></head>
@@ -17,5 +18,5 @@ const PAGE = `<!doctype html>
 /** `GET /` explains how to use the proxy; `/favicon.ico` is not proxied. */
 export default async function usagePlugin (fastify: FastifyInstance): Promise<void> {
   fastify.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE))
-  fastify.get('/favicon.ico', async (_request, reply) => reply.code(404).send({ error: 'Not Found', message: 'no favicon here' }))
+  fastify.get('/favicon.ico', async () => { throw new NotFound('no favicon here') })
 }

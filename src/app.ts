@@ -9,6 +9,8 @@ import upstreamPlugin from '../plugins/upstream.ts'
 import cachePlugin from '../plugins/cache.ts'
 import proxyPlugin from '../plugins/proxy.ts'
 import usagePlugin from '../plugins/usage.ts'
+import connectPlugin from '../plugins/connect.ts'
+import pacPlugin from '../plugins/pac.ts'
 
 export interface AppOptions {
   /** Replace the upstream dispatcher (tests). */
@@ -43,11 +45,6 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     return503OnClosing: false,
     forceCloseConnections: 'idle'
   })
-  // CONNECT (TLS tunnels) is not offered: answer instead of dropping the socket.
-  app.server.on('connect', (_req, socket) => {
-    const body = '{"error":"Method Not Allowed","message":"CONNECT tunnels are not offered"}'
-    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
-  })
   await app.register(errorsPlugin)
   await app.register(requestLogPlugin)
   await app.register(accessPlugin, { config })
@@ -55,5 +52,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(cachePlugin, { config })
   await app.register(proxyPlugin, { config })
   await app.register(usagePlugin)
+  await app.register(connectPlugin, { config, resolver: options.resolver })
+  await app.register(pacPlugin, { config })
   return app
 }

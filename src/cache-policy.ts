@@ -13,6 +13,10 @@ export interface PolicyOptions {
   cacheSetCookie: boolean
 }
 
+// RFC 9110 §9.2.1 (and the WebDAV/QUERY specs): safe methods. Every other method, known or
+// not, invalidates the target URI on success (RFC 9111 §4.4).
+export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND', 'REPORT', 'SEARCH', 'QUERY'])
+
 // RFC 9110 §15.1: status codes that are heuristically cacheable.
 export const HEURISTIC_STATUSES = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501])
 // Final statuses whose semantics this cache implements (for must-understand, RFC 9111 §5.2.2.3).
@@ -58,10 +62,11 @@ function allowsAuthorizedDirectives (cc: Directives): boolean {
 
 /**
  * The headers to store: without the fields a qualified `no-cache="a, b"` names, which must
- * not be reused without revalidation (RFC 9111 §5.2.2.4).
+ * not be reused without revalidation (RFC 9111 §5.2.2.4). `policy` is what the cache decides
+ * by (a targeted field may stand for Cache-Control, see targeted-cache-control.ts).
  */
-export function headersToStore (headers: StoredHeaders): StoredHeaders {
-  const noCache = parseCacheControl(headers['cache-control'])['no-cache']
+export function headersToStore (headers: StoredHeaders, policy: StoredHeaders = headers): StoredHeaders {
+  const noCache = parseCacheControl(policy['cache-control'])['no-cache']
   if (typeof noCache !== 'string') return headers
   const out = { ...headers }
   for (const name of noCache.split(',')) delete out[name.trim().toLowerCase()]

@@ -12,6 +12,8 @@ export interface FreshnessOptions {
   heuristicMaxSeconds: number
   staleWhileRevalidateSeconds: number
   staleIfErrorSeconds: number
+  /** How long past staleness an entry may answer when the origin cannot be reached at all (RFC 9111 §4.2.4). */
+  staleOnErrorSeconds: number
 }
 
 function header (headers: StoredHeaders, name: string): string | undefined {
@@ -45,9 +47,9 @@ export function freshnessLifetime (status: number, headers: StoredHeaders, dateM
     // RFC 9111 §5.3: an invalid Expires (e.g. "0") means already expired.
     return at === undefined ? 0 : Math.max(0, (at - dateMs) / 1000)
   }
-  // RFC 9111 §4.2.2: heuristic freshness, only for heuristically cacheable statuses.
   const lastModified = header(headers, 'last-modified')
-  if (lastModified !== undefined && HEURISTIC_STATUSES.has(status) && !('no-cache' in cc)) {
+  // RFC 9111 §4.2.2: for heuristically cacheable statuses, and for any status marked public.
+  if (lastModified !== undefined && (HEURISTIC_STATUSES.has(status) || 'public' in cc) && !('no-cache' in cc)) {
     const modified = parseHttpDate(lastModified)
     if (modified !== undefined && dateMs > modified) {
       return Math.min(((dateMs - modified) / 1000) * 0.1, options.heuristicMaxSeconds)
@@ -144,6 +146,17 @@ export function staleIfErrorAllowed (f: Freshness, requestHeaders: IncomingHttpH
   return currentAge(f, now) - f.lifetime < window
 }
 
+/**
+ * Whether a stale response may answer when the origin could not be reached at all (refused,
+ * reset, timed out): RFC 9111 §4.2.4 allows it to a disconnected cache unless the response
+ * forbids it; bounded by the larger of stale-if-error and STALE_ON_ERROR_SECONDS.
+ */
+export function staleOnErrorAllowed (f: Freshness, requestHeaders: IncomingHttpHeaders, options: FreshnessOptions, now = Date.now()): boolean {
+  if (staleIfErrorAllowed(f, requestHeaders, options, now)) return true
+  if (!mayServeStale(f.cc, undefined)) return false
+  return currentAge(f, now) - f.lifetime < options.staleOnErrorSeconds
+}
+
 /** Seconds of freshness left (never negative). */
 export function remainingSeconds (f: Freshness, now = Date.now()): number {
   return Math.max(0, Math.floor(f.lifetime - currentAge(f, now)))
@@ -161,7 +174,8 @@ export function uselessAt (f: Freshness, headers: StoredHeaders, options: Freshn
   if (hasValidators(headers)) return undefined
   const windows = Math.max(
     seconds(f.cc, 'stale-while-revalidate') ?? options.staleWhileRevalidateSeconds,
-    seconds(f.cc, 'stale-if-error') ?? options.staleIfErrorSeconds
+    seconds(f.cc, 'stale-if-error') ?? options.staleIfErrorSeconds,
+    options.staleOnErrorSeconds
   )
   return f.responseTime + (f.lifetime - f.initialAge + windows) * 1000
 }

@@ -9,6 +9,8 @@ export interface UpstreamRules {
   /** The proxy's own listening address, to refuse requests to itself. */
   listenHost: string
   listenPort: number
+  /** The variable that sets `ports`, named in refusals (default UPSTREAM_PORTS). */
+  portsVariable?: string
 }
 
 export interface Refusal {
@@ -43,7 +45,7 @@ export function compileUpstreamRules (rules: UpstreamRules): (url: URL) => Refus
       return { status: 508, rule: 'self', message: `${url.host} is this proxy's own address` }
     }
     if (rules.ports !== '*' && !rules.ports.includes(port)) {
-      return { status: 403, rule: 'port', message: `upstream port ${port} is not allowed (UPSTREAM_PORTS)` }
+      return { status: 403, rule: 'port', message: `upstream port ${port} is not allowed (${rules.portsVariable ?? 'UPSTREAM_PORTS'})` }
     }
     if (denied(host)) return { status: 403, rule: 'deny-list', message: `upstream host ${host} is denied (UPSTREAM_DENY)` }
     if (!allowed(host)) return { status: 403, rule: 'allow-list', message: `upstream host ${host} is not allowed (UPSTREAM_ALLOW)` }

@@ -17,10 +17,35 @@ export function varyNames (vary: string | string[] | number | undefined): string
 
 const ABSENT = '\u0000'
 
-function normalize (value: string | string[] | undefined): string {
+// Headers whose members are tokens weighted by q (RFC 9110 §12.4.2): equal whatever the
+// order of members with equal weight, the case, the spacing and the spelling of q.
+const WEIGHTED = new Set(['accept-encoding', 'accept-language', 'accept-charset'])
+
+/** `gzip;q=1.0, BR , identity;q=0` → `br, gzip` (members by weight, then name; q=0 dropped). */
+function normalizeWeighted (text: string): string {
+  const members: Array<{ name: string, q: number }> = []
+  for (const part of text.split(',')) {
+    const [rawName, ...params] = part.split(';')
+    const name = rawName.trim().toLowerCase()
+    if (name === '') continue
+    let q = 1
+    for (const param of params) {
+      const match = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(param)
+      if (match !== null) q = Number(match[1])
+    }
+    if (!Number.isFinite(q) || q > 1 || q < 0) q = 1
+    if (q > 0) members.push({ name, q: Math.round(q * 1000) / 1000 })
+  }
+  members.sort((a, b) => b.q - a.q || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  return members.map((m) => (m.q === 1 ? m.name : `${m.name};q=${m.q}`)).join(', ')
+}
+
+function normalize (name: string, value: string | string[] | undefined): string {
   if (value === undefined) return ABSENT
+  const text = Array.isArray(value) ? value.join(', ') : value
+  if (WEIGHTED.has(name)) return normalizeWeighted(text)
   // RFC 9111 §4.1: values are compared after normalizing whitespace around list separators.
-  return (Array.isArray(value) ? value.join(', ') : value).trim().replace(/\s*,\s*/g, ', ').replace(/\s+/g, ' ')
+  return text.trim().replace(/\s*,\s*/g, ', ').replace(/\s+/g, ' ')
 }
 
 /**
@@ -30,6 +55,6 @@ function normalize (value: string | string[] | undefined): string {
  */
 export function variantKey (baseKey: string, names: string[], headers: IncomingHttpHeaders, epoch: number): string {
   let key = `${baseKey}\nvary@${epoch}`
-  for (const name of names) key += `\n${name}: ${normalize(headers[name])}`
+  for (const name of names) key += `\n${name}: ${normalize(name, headers[name])}`
   return key
 }

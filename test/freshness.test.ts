@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import { evaluateReuse, freshness, freshnessLifetime, currentAge, staleIfErrorAllowed, type FreshnessOptions } from '../src/freshness.ts'
 
-const options: FreshnessOptions = { heuristicMaxSeconds: 3600, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 0 }
+const options: FreshnessOptions = { heuristicMaxSeconds: 3600, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 0, staleOnErrorSeconds: 0 }
 const now = Date.parse('2026-01-01T12:00:00Z')
 const date = new Date(now).toUTCString()
 
@@ -39,6 +39,7 @@ test('heuristic freshness: 10% of the age since Last-Modified, capped, only for 
   t.assert.equal(freshnessLifetime(404, { 'last-modified': oneHourAgo }, now, options), 360)
   t.assert.equal(freshnessLifetime(302, { 'last-modified': oneHourAgo }, now, options), 0)
   t.assert.equal(freshnessLifetime(500, { 'last-modified': oneHourAgo }, now, options), 0)
+  t.assert.equal(freshnessLifetime(500, { 'last-modified': oneHourAgo, 'cache-control': 'public' }, now, options), 360, 'public: any status (§4.2.2)')
   t.assert.equal(freshnessLifetime(200, {}, now, options), 0)
 })
 

@@ -60,3 +60,25 @@ test('an unsafe request invalidates every Vary variant of its URL, also once a n
   t.assert.equal(await get('en'), 'en v1')
   t.assert.equal(await get('fr'), 'fr v1', 'the old fr variant came back once a new en variant was stored')
 })
+
+test('any method Node knows is forwarded; unsafe ones (known or not) invalidate on success, safe ones do not (RFC 9111 §4.4)', async (t) => {
+  const origin = await startOrigin({
+    '/dav': (req, res) => {
+      res.writeHead(req.method === 'GET' ? 200 : 207, req.method === 'GET' ? { 'cache-control': 'max-age=100' } : {})
+      res.end(`${String(req.method)} ${origin.hits('/dav')}`)
+    }
+  })
+  t.after(() => origin.close())
+  const app = await testApp(t)
+  const url = `/${origin.host}/dav`
+  await app.inject(url)
+  for (const method of ['PROPFIND', 'REPORT', 'OPTIONS'] as const) {
+    const res = await app.inject({ method: method as never, url })
+    t.assert.equal(res.statusCode, 207, method)
+    t.assert.equal((await app.inject(url)).headers['x-cache'], 'HIT', `${method} is safe`)
+  }
+  for (const method of ['MKCOL', 'LOCK', 'PURGE'] as const) {
+    t.assert.equal((await app.inject({ method: method as never, url })).statusCode, 207, method)
+    t.assert.equal((await app.inject(url)).headers['x-cache'], 'MISS', `${method} invalidates`)
+  }
+})

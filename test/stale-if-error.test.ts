@@ -55,3 +55,24 @@ test('stale-if-error serves the stale entry when the origin cannot be reached or
   t.assert.equal(refused.body, 'kept copy')
   t.assert.match(String(refused.headers['cache-status']), /fwd=stale; detail=ECONNREFUSED/)
 })
+
+test('an unreachable origin: a stale entry answers by default for STALE_ON_ERROR_SECONDS, unless the response forbids it', async (t) => {
+  const clock = fakeClock(t)
+  const origin = await startOrigin({
+    '/plain': (_req, res) => { res.writeHead(200, { 'cache-control': 'max-age=10' }); res.end('plain copy') },
+    '/strict': (_req, res) => { res.writeHead(200, { 'cache-control': 'max-age=10, must-revalidate' }); res.end('strict copy') },
+    '/shared': (_req, res) => { res.writeHead(200, { 'cache-control': 's-maxage=10' }); res.end('shared copy') }
+  })
+  const app = await testApp(t, { STALE_ON_ERROR_SECONDS: '60' })
+  for (const path of ['/plain', '/strict', '/shared']) await app.inject(`/${origin.host}${path}`)
+  await origin.close()
+  clock.advance(30)
+  const plain = await app.inject(`/${origin.host}/plain`)
+  t.assert.equal(plain.statusCode, 200)
+  t.assert.equal(plain.body, 'plain copy')
+  t.assert.match(String(plain.headers['cache-status']), /fwd=stale; detail=ECONNREFUSED/)
+  t.assert.equal((await app.inject(`/${origin.host}/strict`)).statusCode, 502)
+  t.assert.equal((await app.inject(`/${origin.host}/shared`)).statusCode, 502)
+  clock.advance(60) // 80 s past staleness: beyond the bound
+  t.assert.equal((await app.inject(`/${origin.host}/plain`)).statusCode, 502)
+})
