@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import http from 'node:http'
-import { isIP } from 'node:net'
+import net, { isIP } from 'node:net'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -11,7 +11,8 @@ import { loadConfig, loadDotEnv, ConfigError, type Config } from '../config/inde
  * over ./.env) before anything reaches PM2, runs `pm2 start ecosystem.config.cjs` (which
  * resolves the same configuration), waits until the proxy answers, then says where it is.
  * Exits 78 (EX_CONFIG) naming the variable when the configuration is invalid; exits 1,
- * leaving no PM2 app behind, when the proxy does not answer.
+ * leaving no PM2 app behind, when the port is taken by another program or the proxy
+ * does not answer.
  */
 const START_TIMEOUT_MS = 20_000
 
@@ -29,9 +30,18 @@ async function main (): Promise<number> {
     return 78
   }
   const name = process.env.PM2_APP_NAME !== undefined && process.env.PM2_APP_NAME !== '' ? process.env.PM2_APP_NAME : 'caching-proxy'
-  const pm2 = (...args: string[]): number => {
-    const bin = createRequire(import.meta.url).resolve('pm2/bin/pm2')
-    return spawnSync(process.execPath, [bin, ...args], { stdio: 'inherit', env }).status ?? 1
+  const bin = createRequire(import.meta.url).resolve('pm2/bin/pm2')
+  const pm2 = (...args: string[]): number => spawnSync(process.execPath, [bin, ...args], { stdio: 'inherit', env }).status ?? 1
+  // Another program on the port would answer the check below in the proxy's stead,
+  // while the workers fail to listen and PM2 restarts them forever.
+  if (config.port !== 0 && !await portFree(config.host, config.port)) {
+    const list = spawnSync(process.execPath, [bin, 'jlist'], { env, encoding: 'utf8' })
+    // The JSON is the last line (a daemon started just now prints a banner first).
+    const ours = list.status === 0 && (JSON.parse(list.stdout.trim().split('\n').at(-1) ?? '[]') as Array<{ name: string }>).some((p) => p.name === name)
+    if (!ours) {
+      console.error(`caching-proxy: ${config.host}:${config.port} is already in use by another program (PORT, HOST)`)
+      return 1
+    }
   }
   const code = pm2('start', join(process.cwd(), 'ecosystem.config.cjs'), '--update-env')
   if (code !== 0) {
@@ -56,6 +66,15 @@ function probeHost (host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1'
   if (host === '::') return '[::1]'
   return isIP(host) === 6 ? `[${host}]` : host
+}
+
+/** True when nothing listens on host:port (binding it works). */
+function portFree (host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer()
+    server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code !== 'EADDRINUSE'))
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)))
+  })
 }
 
 /** True once `url` gives any HTTP answer (a 401 or 403 still means it listens). */

@@ -1,5 +1,6 @@
 import { test } from 'node:test'
 import { execFile } from 'node:child_process'
+import http from 'node:http'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -95,10 +96,38 @@ test('start with PORT, WORKERS and the app name from .env: the message, PM2 and 
   t.assert.match(home.body, /<title>caching-proxy<\/title>/)
   t.assert.equal(existsSync(join(dir, 'data', 'from-dotenv.sqlite')), true, 'the workers read the same .env (CACHE_STORE)')
 
+  // `npm start` again while it runs: the port is held by this app, so it restarts it.
+  const again = await start(dir, env)
+  t.assert.equal(again.code, 0, again.stderr)
+  t.assert.match(again.stdout, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}/ with 2 workers`))
+  const restarted = (JSON.parse(await pm2('jlist')) as Pm2Process[]).filter((p) => p.name === name)
+  t.assert.deepEqual(restarted.map((p) => p.pm2_env.status), ['online', 'online'])
+
   // `pm2 start ecosystem.config.cjs` by hand is checked by the same validator.
   const direct = await run(PM2, ['start', join(dir, 'ecosystem.config.cjs')], { cwd: dir, env: { ...env, WORKERS: 'lots' }, timeout: 30_000 })
     .then(() => 'started', (error: { stdout?: string, stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`)
   t.assert.match(direct, /invalid configuration: WORKERS: expected .*, got "lots"/)
   const after = (JSON.parse(await pm2('jlist')) as Pm2Process[]).filter((p) => p.name === name)
-  t.assert.deepEqual(after.map((p) => p.pid), list.map((p) => p.pid), 'the running app is untouched')
+  t.assert.deepEqual(after.map((p) => p.pid), restarted.map((p) => p.pid), 'the running app is untouched')
+})
+
+test('start on a port another program holds: exit 1 naming PORT, no app left in PM2', { timeout: 60_000 }, async (t) => {
+  const other = http.createServer((_req, res) => res.end('someone else'))
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve))
+  t.after(() => new Promise<void>((resolve) => other.close(() => resolve())))
+  const port = (other.address() as { port: number }).port
+  const name = `cpx-start-busy-${process.pid}-${Date.now()}`
+  const dir = appDir(`PORT=${port}\nWORKERS=1\nPM2_APP_NAME=${name}\n`)
+  const env = baseEnv(dir, {})
+  const pm2 = async (...args: string[]): Promise<string> => (await run(PM2, args, { cwd: dir, env, timeout: 30_000 })).stdout
+  t.after(async () => {
+    if (existsSync(join(dir, 'pm2', 'pm2.pid'))) await pm2('kill').catch((error: Error) => t.diagnostic(`pm2 kill: ${error.message}`))
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const outcome = await start(dir, env)
+  t.assert.equal(outcome.code, 1, outcome.stderr)
+  t.assert.match(outcome.stderr, new RegExp(`127\\.0\\.0\\.1:${port} is already in use by another program \\(PORT, HOST\\)`))
+  t.assert.doesNotMatch(outcome.stdout, /listening/)
+  const list = JSON.parse((await pm2('jlist')).trim().split('\n').at(-1) ?? '[]') as Pm2Process[]
+  t.assert.deepEqual(list.filter((p) => p.name === name), [], 'no app left in PM2')
 })
