@@ -1,11 +1,11 @@
 /**
  * The cost that read-your-writes adds to every memory-tier hit: one read of the shared
- * generation word (src/generation.ts), measured against an empty call in the same run.
+ * generation word (src/store/sqlite/generation.ts), measured against an empty call in the same run.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { SharedGeneration } from '../src/generation.ts'
+import { SharedGeneration } from '../src/store/sqlite/generation.ts'
 
 export interface GenerationCost { calls: number, checkNs: number, emptyNs: number }
 

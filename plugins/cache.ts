@@ -18,9 +18,9 @@ import { sliceStream } from '../src/range-slice.ts'
 import { policyHeaders, targetList, withoutOwnField } from '../src/targeted-cache-control.ts'
 import { NotCached, UpstreamUnreachable } from '../src/errors.ts'
 import { appendCacheStatus, appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/headers.ts'
-import { MemoryTier } from '../src/memory-tier.ts'
+import { MemoryTier } from '../src/store/memory-tier.ts'
 import { evaluateRange } from '../src/range.ts'
-import { openStore, type CacheStore } from '../src/store.ts'
+import { openStore, type CacheStore } from '../src/store/index.ts'
 import { variantKey, varyNames } from '../src/vary.ts'
 
 /** A decoded entry with what the reuse decisions need, computed once. */
@@ -489,23 +489,25 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const flight = flights.get(state.storeKey)
     if (flight !== undefined) return serveOutcome(request, reply, state, await within(flight.outcome, leaseMs, ALONE))
     if (request.method === 'HEAD') return false // a HEAD response has no body to share or store
+    // The flight is this request's from now on: if its client leaves, the close listener ends it.
     const mine = flights.start(state.storeKey)
+    state.flight = mine
     let leased: boolean
     try {
       leased = await store.acquireLease(state.storeKey, leaseMs)
     } catch (error) {
       storeFailed(error, 'lease')
-      leased = false
-      state.flight = mine // a broken store: lead in this process only
-      return false
+      return false // a broken store: lead in this process only
     }
     if (leased) {
-      state.flight = mine
       state.lease = true
+      // The client left while the lease was being taken: give it back at once.
+      if (mine.settled) settle(state, ALONE)
       return false
     }
     // Another process is fetching this key: wait for it to store the response.
     const remote = await waitForRemote(state, headers)
+    state.flight = undefined
     flights.finish(state.storeKey, mine, remote === undefined ? { kind: 'alone' } : { kind: 'entry', entry: remote })
     if (remote !== undefined) return answered(serveStored(request, reply, remote, 'hit; detail=coalesced'))
     return false
@@ -678,7 +680,9 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   function onUpstreamError (request: FastifyRequest, reply: FastifyReply, error: Error): void {
     const state = request.cacheState
     if (reply.sent) return
-    if (state?.stale !== undefined && staleOnErrorAllowed(state.stale.fresh, request.headers, options)) {
+    // Only an origin that could not be reached may be stood in for; a refusal (403, 413) is ours.
+    const unreachable = [502, 503, 504].includes((error as { statusCode?: number }).statusCode ?? 0)
+    if (state?.stale !== undefined && unreachable && staleOnErrorAllowed(state.stale.fresh, request.headers, options)) {
       settle(state, { kind: 'entry', entry: state.stale })
       const code = (error as { upstreamCode?: string }).upstreamCode ?? 'error'
       clearHeaders(reply)

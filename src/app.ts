@@ -2,9 +2,11 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { Dispatcher } from 'undici'
 import type { Config } from '../config/index.ts'
 import type { Resolver } from './address-guard.ts'
+import { siteOfHost } from './site-origin.ts'
 import errorsPlugin from '../plugins/errors.ts'
 import requestLogPlugin from '../plugins/request-log.ts'
 import accessPlugin from '../plugins/access.ts'
+import pathBrowsingPlugin from '../plugins/path-browsing.ts'
 import upstreamPlugin from '../plugins/upstream.ts'
 import cachePlugin from '../plugins/cache.ts'
 import proxyPlugin from '../plugins/proxy.ts'
@@ -40,14 +42,21 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     requestTimeout: config.clientRequestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
     bodyLimit: config.maxBodyBytes,
-    // Forward-proxy requests (`GET http://host/path`) take the same route as `/http://host/path`.
-    rewriteUrl: (req) => req.url === undefined || req.url.startsWith('/') ? (req.url ?? '/') : `/${req.url}`,
+    // Forward-proxy requests (`GET http://host/path`) take the same route as `/http://host/path`,
+    // and so do requests to a per-site origin (`Host: host.localhost`, src/site-origin.ts).
+    rewriteUrl: (req) => {
+      const url = req.url ?? '/'
+      if (!url.startsWith('/')) return `/${url}`
+      const site = siteOfHost(req.headers.host)
+      return site === undefined ? url : site + url
+    },
     return503OnClosing: false,
     forceCloseConnections: 'idle'
   })
   await app.register(errorsPlugin)
   await app.register(requestLogPlugin)
   await app.register(accessPlugin, { config })
+  await app.register(pathBrowsingPlugin, { config })
   await app.register(upstreamPlugin, { config, dispatcher: options.dispatcher, resolver: options.resolver })
   await app.register(cachePlugin, { config })
   await app.register(proxyPlugin, { config })

@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../config/index.ts'
 import { tempDir } from './helpers/app.ts'
@@ -9,21 +9,12 @@ import { startOrigin } from './helpers/origin.ts'
 import { listen, tableResolver } from './helpers/raw-http.ts'
 import { selfSignedCert, startTlsOrigin } from './helpers/tunnel.ts'
 import { testSiteRoutes } from './helpers/test-site.ts'
+import { launchChromium, CHROMIUM } from './helpers/browser.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts')
 const SUBRESOURCES = ['/', '/style.css', '/logo.png', '/app.js', '/data.json']
 
-async function launch (t: TestContext, args: string[]): Promise<Browser> {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 20_000,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-pings', ...args]
-  })
-  t.after(async () => { await browser.close() })
-  return browser
-}
+const launch = launchChromium
 
 interface Visit { page: Page, responses: Array<{ url: string, status: number, xCache?: string, via?: string }> }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import { join } from 'node:path'
-import { SharedGeneration } from '../src/generation.ts'
+import { SharedGeneration } from '../src/store/sqlite/generation.ts'
 import { tempDir } from './helpers/app.ts'
 
 test('a bump by one opener is seen by another until it marks it as seen', (t) => {

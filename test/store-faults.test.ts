@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import KeyvSqlite from '@keyv/sqlite'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.ts'
-import { openStore, StoreUnavailableError, type CacheStore, type StoreOptions } from '../src/store.ts'
+import { openStore, StoreUnavailableError, type CacheStore, type StoreOptions } from '../src/store/index.ts'
 import { testConfig } from './helpers/app.ts'
 import { startOrigin, type Origin } from './helpers/origin.ts'
 
@@ -200,7 +200,7 @@ test('sqlite store: a file deleted under the open store is recreated; other inst
  */
 const WRITER = `
 import { createHash, randomBytes } from 'node:crypto'
-import { openStore } from ${JSON.stringify(new URL('../src/store.ts', import.meta.url).href)}
+import { openStore } from ${JSON.stringify(new URL('../src/store/index.ts', import.meta.url).href)}
 const store = await openStore(process.argv[1], { sweepIntervalMs: 0, maxBytes: 8 * 1024 * 1024 })
 for (let i = 0; ; i++) {
   const body = randomBytes(1000 + Math.floor(Math.random() * 200_000))

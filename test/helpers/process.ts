@@ -4,7 +4,7 @@ import net, { type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cacheKey } from '../../src/cache-key.ts'
-import { openStore } from '../../src/store.ts'
+import { openStore } from '../../src/store/index.ts'
 import { startOrigin, type Origin, type OriginHandler } from './origin.ts'
 
 /** The repository root (the directory holding package.json). */

@@ -3,25 +3,26 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import KeyvSqlite from '@keyv/sqlite'
-import { openStore, type CacheStore, type StoreOptions } from '../src/store.ts'
+import { openStore } from '../src/store/index.ts'
 import { tempDir } from './helpers/app.ts'
+import { KB, openForTest as open, present, range } from './helpers/store.ts'
 
-// One suite that every store implementation passes. Opening the same URI twice gives two
-// store instances over the same data, as two worker processes would have: a named
-// memory store is shared within the process, a SQLite file by every process.
-const stores: Array<[string, (dir: string) => string]> = [
-  ['memory', (dir) => `memory://${basename(dir)}`],
-  ['sqlite', (dir) => `sqlite://${join(dir, 'nested', 'cache.sqlite')}`]
-]
-
-async function open (t: TestContext, uri: string, options?: StoreOptions): Promise<CacheStore> {
-  const store = await openStore(uri, options)
-  t.after(() => store.close())
-  return store
+// The store contract (src/store/contract.ts): one suite that every backend passes. Opening
+// the same URI twice gives two store instances over the same data, as two worker processes
+// would have: a named memory store is shared within the process, a SQLite file by every
+// process. A new backend is one more line here.
+interface Backend {
+  name: string
+  /** A URI for a new, empty store in `dir`. */
+  uriFor: (dir: string) => string
+  /** Shared by several processes: change notifications and lease holders in other processes. */
+  crossProcess: boolean
 }
 
-const KB = (fill: number): Buffer => Buffer.alloc(1000, fill)
+const backends: Backend[] = [
+  { name: 'memory', uriFor: (dir) => `memory://${basename(dir)}`, crossProcess: false },
+  { name: 'sqlite', uriFor: (dir) => `sqlite://${join(dir, 'nested', 'cache.sqlite')}`, crossProcess: true }
+]
 
 /** Polls `check` for up to `ms`; returns its last answer. */
 async function eventually (check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
@@ -33,14 +34,7 @@ async function eventually (check: () => Promise<boolean>, ms = 3000): Promise<bo
   return await check()
 }
 
-async function present (store: CacheStore, keys: string[]): Promise<string[]> {
-  const values = await Promise.all(keys.map((key) => store.get(key)))
-  return keys.filter((_key, i) => values[i] !== undefined)
-}
-
-const range = (from: number, to: number): string[] => Array.from({ length: to - from }, (_v, i) => `k${from + i}`)
-
-for (const [name, uriFor] of stores) {
+for (const { name, uriFor, crossProcess } of backends) {
   test(`${name} store: keeps bytes exactly, overwrites, deletes`, async (t: TestContext) => {
     const store = await open(t, uriFor(tempDir(t)))
     const bytes = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256))
@@ -202,105 +196,70 @@ for (const [name, uriFor] of stores) {
       t.assert.equal(won.filter(Boolean).length, 1, `round ${round}: ${won.join(' ')}`)
     }
   })
+
+  test(`${name} store: 20 concurrent acquires from two instances, one holder`, async (t: TestContext) => {
+    const uri = uriFor(tempDir(t))
+    const a = await open(t, uri, { sweepIntervalMs: 0 })
+    const b = await open(t, uri, { sweepIntervalMs: 0 })
+    for (let round = 0; round < 10; round++) {
+      const key = `GET http://coalesce/${round}`
+      const calls = Array.from({ length: 20 }, (_v, i) => ({ store: i % 2 === 0 ? a : b, name: i % 2 === 0 ? 'a' : 'b' }))
+      const won = await Promise.all(calls.map(async ({ store, name }) => ({ name, ok: await store.acquireLease(key, 10_000) })))
+      const winners = new Set(won.filter((w) => w.ok).map((w) => w.name))
+      // The holder's own repeated calls also answer true (it already holds the lease).
+      t.assert.equal(winners.size, 1, `round ${round}: ${JSON.stringify(won)}`)
+      t.assert.equal(won.filter((w) => w.ok).length, 10, 'every call of the holder answers true, every other call false')
+      const loser = winners.has('a') ? b : a
+      t.assert.equal(await loser.acquireLease(key, 10_000), false)
+    }
+  })
+
+  test(`${name} store: accesses in another instance count for the LRU order`, async (t: TestContext) => {
+    const uri = uriFor(tempDir(t))
+    const a = await open(t, uri, { maxBytes: 5000, sweepIntervalMs: 0 })
+    const b = await open(t, uri, { sweepIntervalMs: 0 })
+    for (let i = 0; i < 5; i++) await b.set(`k${i}`, KB(i))
+    b.touch('k0')
+    await b.get('k1')
+    await b.sweep() // flushes b's access times (b's own maxBytes is not reached)
+    await a.set('k5', KB(5))
+    t.assert.deepEqual(await a.sweep(), { expired: 0, evicted: 1 })
+    t.assert.deepEqual(await present(b, range(0, 6)), ['k0', 'k1', 'k3', 'k4', 'k5'])
+  })
+
+  if (!crossProcess) continue
+
+  test(`${name} store: another process sharing the store sees the change`, async (t: TestContext) => {
+    const uri = uriFor(tempDir(t))
+    const a = await open(t, uri, { changePollMs: 20 })
+    const b = await open(t, uri, { changePollMs: 20 })
+    const seen: string[] = []
+    a.onRemoteChange((key) => seen.push(key))
+    b.onRemoteChange(() => {})
+    await b.set('GET http://x/', Buffer.from('1'))
+    await b.delete('GET http://y/')
+    for (let i = 0; i < 100 && seen.length < 2; i++) await sleep(20)
+    t.assert.deepEqual(seen, ['GET http://x/', 'GET http://y/'])
+    t.assert.equal((await a.get('GET http://x/'))?.toString(), '1')
+  })
+
+  test(`${name} store: a lease whose holder process died is taken over at once, not at expiry`, async (t) => {
+    const uri = uriFor(tempDir(t))
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+      import { openStore } from ${JSON.stringify(new URL('../src/store/index.ts', import.meta.url).href)}
+      const store = await openStore(${JSON.stringify(uri)})
+      console.log(await store.acquireLease('GET http://dead/', 600000))
+      setInterval(() => {}, 1000)
+    `], { stdio: ['ignore', 'pipe', 'inherit'] })
+    t.after(() => { child.kill('SIGKILL') })
+    const [line] = await once(child.stdout, 'data') as [Buffer]
+    t.assert.equal(line.toString().trim(), 'true')
+    const store = await openStore(uri)
+    t.after(() => store.close())
+    t.assert.equal(await store.acquireLease('GET http://dead/', 600000), false, 'held by a live process')
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+    t.assert.equal(await store.hasLease('GET http://dead/'), false)
+    t.assert.equal(await store.acquireLease('GET http://dead/', 600000), true)
+  })
 }
-
-test('sqlite store: another process sharing the file sees the change', async (t: TestContext) => {
-  const uri = `sqlite://${join(tempDir(t), 'shared.sqlite')}`
-  const a = await open(t, uri, { changePollMs: 20 })
-  const b = await open(t, uri, { changePollMs: 20 })
-  const seen: string[] = []
-  a.onRemoteChange((key) => seen.push(key))
-  b.onRemoteChange(() => {})
-  await b.set('GET http://x/', Buffer.from('1'))
-  await b.delete('GET http://y/')
-  for (let i = 0; i < 100 && seen.length < 2; i++) await sleep(20)
-  t.assert.deepEqual(seen, ['GET http://x/', 'GET http://y/'])
-  t.assert.equal((await a.get('GET http://x/'))?.toString(), '1')
-})
-
-test('sqlite store: 20 concurrent acquires from two instances, one holder', async (t: TestContext) => {
-  const uri = `sqlite://${join(tempDir(t), 'lease.sqlite')}`
-  const a = await open(t, uri, { sweepIntervalMs: 0 })
-  const b = await open(t, uri, { sweepIntervalMs: 0 })
-  for (let round = 0; round < 10; round++) {
-    const key = `GET http://coalesce/${round}`
-    const calls = Array.from({ length: 20 }, (_v, i) => ({ store: i % 2 === 0 ? a : b, name: i % 2 === 0 ? 'a' : 'b' }))
-    const won = await Promise.all(calls.map(async ({ store, name }) => ({ name, ok: await store.acquireLease(key, 10_000) })))
-    const winners = new Set(won.filter((w) => w.ok).map((w) => w.name))
-    // The holder's own repeated calls also answer true (it already holds the lease).
-    t.assert.equal(winners.size, 1, `round ${round}: ${JSON.stringify(won)}`)
-    t.assert.equal(won.filter((w) => w.ok).length, 10, 'every call of the holder answers true, every other call false')
-    const loser = winners.has('a') ? b : a
-    t.assert.equal(await loser.acquireLease(key, 10_000), false)
-  }
-})
-
-test('sqlite store: accesses in another instance count for the LRU order', async (t: TestContext) => {
-  const uri = `sqlite://${join(tempDir(t), 'lru.sqlite')}`
-  const a = await open(t, uri, { maxBytes: 5000, sweepIntervalMs: 0 })
-  const b = await open(t, uri, { sweepIntervalMs: 0 })
-  for (let i = 0; i < 5; i++) await b.set(`k${i}`, KB(i))
-  b.touch('k0')
-  await b.get('k1')
-  await b.sweep() // flushes b's access times (b's own maxBytes is not reached)
-  await a.set('k5', KB(5))
-  t.assert.deepEqual(await a.sweep(), { expired: 0, evicted: 1 })
-  t.assert.deepEqual(await present(b, range(0, 6)), ['k0', 'k1', 'k3', 'k4', 'k5'])
-})
-
-test('sqlite store: one sweep evicts many entries, in several batches', async (t) => {
-  const uri = `sqlite://${join(tempDir(t), 'many.sqlite')}`
-  const writer = await open(t, uri, { sweepIntervalMs: 0 }) // 1 GiB: never sweeps here
-  const sweeper = await open(t, uri, { maxBytes: 10_000, sweepIntervalMs: 0 })
-  for (let i = 0; i < 700; i++) await writer.set(`k${i}`, Buffer.alloc(100, i))
-  t.assert.deepEqual(await sweeper.sweep(), { expired: 0, evicted: 600 })
-  t.assert.deepEqual(await writer.stats(), { entries: 100, bytes: 10_000 })
-  t.assert.deepEqual(await present(writer, range(0, 700)), range(600, 700))
-})
-
-test('sqlite store: a file written without meta rows is repaired on open', async (t: TestContext) => {
-  const path = join(tempDir(t), 'legacy.sqlite')
-  const legacy = new KeyvSqlite({ uri: `sqlite://${path}`, table: 'entries', keySize: 8192 })
-  await legacy.set('old-a', Buffer.alloc(300))
-  await legacy.set('old-b', Buffer.alloc(700))
-  await legacy.disconnect()
-
-  const store = await open(t, `sqlite://${path}`, { maxBytes: 800, sweepIntervalMs: 0 })
-  t.assert.deepEqual(await store.stats(), { entries: 2, bytes: 1000 })
-  await store.get('old-b')
-  t.assert.deepEqual(await store.sweep(), { expired: 0, evicted: 1 })
-  t.assert.deepEqual(await present(store, ['old-a', 'old-b']), ['old-b'])
-  t.assert.deepEqual(await store.stats(), { entries: 1, bytes: 700 })
-})
-
-test('sqlite store: errors reject; a closed store fails its calls', async (t: TestContext) => {
-  const store = await openStore(`sqlite://${join(tempDir(t), 'closed.sqlite')}`, { sweepIntervalMs: 5 })
-  await store.set('a', Buffer.from('a'))
-  store.touch('a')
-  await store.close()
-  await t.assert.rejects(store.get('a'))
-  await t.assert.rejects(store.set('b', Buffer.from('b')))
-  await t.assert.rejects(store.acquireLease('a', 1000))
-  store.touch('a') // never throws
-  await sleep(30) // no timer fires into the closed database and crashes the process
-})
-
-test('sqlite store: a lease whose holder process died is taken over at once, not at expiry', async (t) => {
-  const uri = `sqlite://${join(tempDir(t), 'dead-holder.sqlite')}`
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
-    import { openStore } from ${JSON.stringify(new URL('../src/store.ts', import.meta.url).href)}
-    const store = await openStore(${JSON.stringify(uri)})
-    console.log(await store.acquireLease('GET http://dead/', 600000))
-    setInterval(() => {}, 1000)
-  `], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.after(() => { child.kill('SIGKILL') })
-  const [line] = await once(child.stdout, 'data') as [Buffer]
-  t.assert.equal(line.toString().trim(), 'true')
-  const store = await openStore(uri)
-  t.after(() => store.close())
-  t.assert.equal(await store.acquireLease('GET http://dead/', 600000), false, 'held by a live process')
-  child.kill('SIGKILL')
-  await once(child, 'exit')
-  t.assert.equal(await store.hasLease('GET http://dead/'), false)
-  t.assert.equal(await store.acquireLease('GET http://dead/', 600000), true)
-})

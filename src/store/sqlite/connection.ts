@@ -1,0 +1,91 @@
+import { mkdirSync, renameSync, statSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Keyv from 'keyv'
+import KeyvSqlite from '@keyv/sqlite'
+import { RAW_VALUES } from '../keyv-store.ts'
+import { noop } from '../settings.ts'
+import type { StoreLogger } from '../contract.ts'
+import { ENTRIES_TABLE, prepareSchema, type Query } from './schema.ts'
+
+/** One open SQLite connection, replaced as a whole when the file has to be reopened. */
+export interface Connection {
+  /** The entries front (keyv's public API). */
+  keyv: Keyv
+  /** Runs other SQL on the same connection: @keyv/sqlite's public `query` member, used as is. */
+  query: Query
+  /** The file's inode when opened: a corrupt file is moved aside only if it is still this one. */
+  ino: number | undefined
+}
+
+/**
+ * SQLite result codes (node-sqlite3 puts them in `code`) meaning the file is damaged: it
+ * is moved aside to `<file>.corrupt-<epoch ms>` (with its -wal and -shm) and recreated.
+ */
+export const CORRUPT_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB'])
+/**
+ * Codes meaning this connection cannot use the file (any more): the connection is closed
+ * and the file opened again, at once and then every reopenIntervalMs. SQLITE_READONLY also
+ * covers a file renamed or deleted under an open connection (another process moved a
+ * corrupt file aside). SQLITE_FULL is not among them: that write fails, reads go on, and
+ * a later write succeeds on the same connection once there is room.
+ */
+export const REOPEN_CODES = new Set(['SQLITE_READONLY', 'SQLITE_CANTOPEN', 'SQLITE_IOERR'])
+
+export function errorCode (error: unknown): string {
+  const code = (error as { code?: unknown } | null | undefined)?.code
+  return typeof code === 'string' ? code : ''
+}
+
+export function inodeOf (path: string): number | undefined {
+  try {
+    return statSync(path).ino
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Opens a connection, prepares the schema, then runs `prepare` on it; rejects (with the
+ * connection closed) if the file cannot be used.
+ */
+export async function openConnection (path: string, ino: number | undefined, prepare: (query: Query) => Promise<void>): Promise<Connection> {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, table: ENTRIES_TABLE, keySize: 8192, busyTimeout: 5000 })
+  const keyv = new Keyv({ store: adapter, ...RAW_VALUES })
+  keyv.on('error', noop) // errors are thrown to the caller (throwOnErrors)
+  const query: Query = (sql, ...params) => adapter.query(sql, ...params)
+  try {
+    await prepareSchema(query)
+    await prepare(query)
+  } catch (error) {
+    await keyv.disconnect().catch(noop)
+    throw error
+  }
+  return { keyv, query, ino: ino ?? inodeOf(path) }
+}
+
+/**
+ * Moves the corrupt file and its -wal and -shm aside, unless it is no longer the file
+ * opened as `ino` (another process already did). False if the file stays in place.
+ */
+export function moveAside (path: string, ino: number | undefined, log: StoreLogger | undefined): boolean {
+  if (path === ':memory:') return false
+  const current = inodeOf(path)
+  if (current === undefined || (ino !== undefined && current !== ino)) return true
+  const aside = `${path}.corrupt-${Date.now()}`
+  try {
+    renameSync(path, aside)
+  } catch (error) {
+    log?.warn({ err: error, path }, 'cannot move the corrupt cache store aside')
+    return false
+  }
+  for (const suffix of ['-wal', '-shm']) {
+    try {
+      renameSync(path + suffix, aside + suffix)
+    } catch {
+      // Not there: nothing to move.
+    }
+  }
+  log?.warn({ path, movedTo: aside }, 'cache store file corrupt: moved aside, starting an empty one')
+  return true
+}
