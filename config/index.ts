@@ -210,3 +210,14 @@ export function loadConfig (env: Env = process.env): Config {
 export function loadDotEnv (path = '.env'): void {
   if (existsSync(path)) process.loadEnvFile(path)
 }
+
+/**
+ * How long a worker may take to stop (src/server.ts): keep-alive connections drain for
+ * up to `drainMs` (at least one keep-alive timeout, so an idle socket is closed by its
+ * own timeout and not under a client that is just reusing it), then the store is closed
+ * and the process exits by `exitMs` at the latest. PM2's kill_timeout is set above it.
+ */
+export function shutdownBudget (config: Pick<Config, 'keepAliveTimeoutMs'>): { drainMs: number, exitMs: number, killTimeoutMs: number } {
+  const drainMs = Math.max(10_000, config.keepAliveTimeoutMs + 1000)
+  return { drainMs, exitMs: drainMs + 2000, killTimeoutMs: drainMs + 4000 }
+}

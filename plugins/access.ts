@@ -1,5 +1,4 @@
 import fp from 'fastify-plugin'
-import rateLimit from '@fastify/rate-limit'
 import { isIP } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
@@ -8,6 +7,7 @@ import { METHODS } from './proxy.ts'
 import { PROXY_NAME } from '../src/headers.ts'
 import { basicVerifier, type Verifier } from '../src/proxy-auth.ts'
 import { cidrList, normalizeHost, judgeAddress } from '../src/address-guard.ts'
+import rateLimitPlugin from './rate-limit.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -42,10 +42,7 @@ async function accessPlugin (fastify: FastifyInstance, opts: { config: Config })
 
   fastify.decorateRequest('forwardStyle', false)
   // The limit comes first, so neither cache hits nor password guesses escape it.
-  if (config.rateLimitPerMinute > 0) {
-    await fastify.register(rateLimit, { global: false, max: config.rateLimitPerMinute, timeWindow: 60_000 })
-    fastify.addHook('onRequest', fastify.rateLimit())
-  }
+  await fastify.register(rateLimitPlugin, { config })
   /** The checks that need no I/O; an error, or undefined when the request may go on. */
   function refusal (request: FastifyRequest): Error | undefined {
     // Node also accepts a request line without a version (HTTP/0.9) and reads headers after it.

@@ -1,5 +1,6 @@
 import { buildApp } from './app.ts'
-import { loadConfig, loadDotEnv, ConfigError } from '../config/index.ts'
+import { loadConfig, loadDotEnv, ConfigError, shutdownBudget } from '../config/index.ts'
+import { drainConnections } from './drain.ts'
 
 /** Entry point: `node dist/src/server.js` (one process; PM2 runs several). */
 async function main (): Promise<void> {
@@ -16,19 +17,22 @@ async function main (): Promise<void> {
   }
   const app = await buildApp(config)
 
+  const budget = shutdownBudget(config)
   let closing = false
   const shutdown = (signal: string): void => {
     if (closing) return
     closing = true
     app.log.info({ signal }, 'shutting down: finishing in-flight requests')
-    const force = setTimeout(() => process.exit(1), 10_000)
+    const force = setTimeout(() => process.exit(1), budget.exitMs)
     force.unref()
-    app.close().then(async () => {
+    drainConnections(app.server, budget.drainMs).then(async (drained) => {
+      if (!drained) app.log.warn({ ms: budget.drainMs }, 'connections still open after the drain time; closing them')
+      await app.close()
       // Under PM2's cluster primary a connection can be handed to this worker just as it
       // closes; exiting at once would leave that socket hanging (nodejs/node#3551).
       if (process.connected) await new Promise((resolve) => setTimeout(resolve, 300))
       process.exit(0)
-    }, (error: unknown) => {
+    }).catch((error: unknown) => {
       app.log.error({ err: error }, 'error while shutting down')
       process.exit(1)
     })
