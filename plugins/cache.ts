@@ -459,7 +459,14 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     }
     // Already being fetched in this worker: wait for it rather than ask the store.
     const early = headers.authorization === undefined && headers.range === undefined ? flights.get(key) : undefined
-    if (early !== undefined && serveOutcome(request, reply, state, await within(early.outcome, leaseMs, ALONE))) return true
+    // A flight that ended without a shareable answer (unstorable, failed, timed out) sends its
+    // waiters to the origin on their own, never behind a new flight: waits must not chain.
+    let alone = false
+    if (early !== undefined) {
+      const outcome = await within(early.outcome, leaseMs, ALONE)
+      if (serveOutcome(request, reply, state, outcome)) return true
+      alone = outcome.kind === 'alone'
+    }
     const found = await find(key, headers)
     state.storeKey = found.storeKey
     state.varyMiss = found.varyMiss
@@ -484,10 +491,18 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     // Authorized requests go on their own. A GET with a Range leads or joins like any other:
     // the whole response is fetched once, stored, and the range answered from it (as Varnish
     // does), so a media player's second `Range: bytes=0-` is a hit.
-    if (authorized || (headers.range !== undefined && request.method !== 'GET')) return false
+    if (alone || authorized || (headers.range !== undefined && request.method !== 'GET')) return false
 
     const flight = flights.get(state.storeKey)
-    if (flight !== undefined) return serveOutcome(request, reply, state, await within(flight.outcome, leaseMs, ALONE))
+    if (flight !== undefined) {
+      const outcome = await within(flight.outcome, leaseMs, ALONE)
+      if (serveOutcome(request, reply, state, outcome)) return true
+      if (outcome.kind !== 'look-again') return false
+      // Another process stored a response for this URL: this request's own variant may be among it.
+      const again = await find(key, headers, true)
+      if (again.cached !== undefined && evaluateReuse(again.cached.fresh, headers, options) === 'fresh') return answered(serveStored(request, reply, again.cached, 'hit; detail=coalesced'))
+      return false
+    }
     if (request.method === 'HEAD') return false // a HEAD response has no body to share or store
     // The flight is this request's from now on: if its client leaves, the close listener ends it.
     const mine = flights.start(state.storeKey)
@@ -508,7 +523,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     // Another process is fetching this key: wait for it to store the response.
     const remote = await waitForRemote(state, headers)
     state.flight = undefined
-    flights.finish(state.storeKey, mine, remote === undefined ? { kind: 'alone' } : { kind: 'entry', entry: remote })
+    // Waiters here may want other variants than the one found for this request: they look for their own.
+    flights.finish(state.storeKey, mine, remote === undefined ? ALONE : { kind: 'look-again' })
     if (remote !== undefined) return answered(serveStored(request, reply, remote, 'hit; detail=coalesced'))
     return false
   }

@@ -139,6 +139,7 @@ export type FlightOutcome<Head, Entry> =
   | { kind: 'response', head: Head, body: BodyBroadcast } // the leader's response, shareable
   | { kind: 'entry', entry: Entry } // a stored entry to answer from
   | { kind: 'alone' } // not shareable: each waiter goes to the origin on its own
+  | { kind: 'look-again' } // stored by another process: each waiter looks up its own variant
 
 export class Flight<Head, Entry> {
   readonly outcome: Promise<FlightOutcome<Head, Entry>>
