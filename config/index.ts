@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { cidrList, compileHostPatterns } from '../src/address-guard.ts'
+import { cidrList, compileHostPatterns } from '../src/upstream/address-guard.ts'
 
 export interface Config {
   port: number

@@ -4,9 +4,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { ClientForbidden, CredentialsRequired, ProxyCredentialsRequired, LoopDetected, MalformedRequest, MethodNotAllowed, UnsupportedVersion, UrlTooLong } from '../src/errors.ts'
 import { METHODS } from './proxy.ts'
-import { PROXY_NAME } from '../src/headers.ts'
-import { basicVerifier, type Verifier } from '../src/proxy-auth.ts'
-import { cidrList, normalizeHost, judgeAddress } from '../src/address-guard.ts'
+import { PROXY_NAME } from '../src/http/headers.ts'
+import { basicVerifier, type Verifier } from '../src/access/proxy-auth.ts'
+import { cidrList, normalizeHost, judgeAddress } from '../src/upstream/address-guard.ts'
 import rateLimitPlugin from './rate-limit.ts'
 
 declare module 'fastify' {

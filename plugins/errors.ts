@@ -4,7 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { METHODS } from './proxy.ts'
 import { errorPage, prefersHtml, type ErrorBody } from '../src/error-page.ts'
 import { upstreamStreamError } from '../src/errors.ts'
-import { appendCacheStatus } from '../src/headers.ts'
+import { appendCacheStatus } from '../src/http/headers.ts'
 
 /** Sends an error body: a small HTML page to browsers (Accept prefers text/html), JSON otherwise. */
 function sendError (request: FastifyRequest, reply: FastifyReply, status: number, body: ErrorBody): FastifyReply {

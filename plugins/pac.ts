@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { MalformedRequest } from '../src/errors.ts'
-import { pacScript, proxyAddress } from '../src/pac.ts'
+import { pacScript, proxyAddress } from '../src/browsing/pac.ts'
 
 export const PAC_PATH = '/proxy.pac'
 

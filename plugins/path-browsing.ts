@@ -2,13 +2,13 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
 import type { Config } from '../config/index.ts'
-import { isBrowser, pathRedirect, upstreamBrowserHeaders } from '../src/path-browsing.ts'
-import { proxyPrefix, toProxyPath, upstreamOf, type UrlMap } from '../src/proxy-path.ts'
-import { siteOfHost, siteOriginMap } from '../src/site-origin.ts'
-import { rewriteLink, rewriteRefresh, rewriteUrlField } from '../src/header-rewrite.ts'
-import { charsetOf, rewritableKind, rewriteBody } from '../src/rewrite-body.ts'
-import { HIDING_POLICIES } from '../src/html-rewrite.ts'
-import { cookieShim, rewriteSetCookie } from '../src/site-cookies.ts'
+import { isBrowser, pathRedirect, upstreamBrowserHeaders } from '../src/browsing/path-browsing.ts'
+import { proxyPrefix, toProxyPath, upstreamOf, type UrlMap } from '../src/browsing/proxy-path.ts'
+import { siteOfHost, siteOriginMap } from '../src/browsing/site-origin.ts'
+import { rewriteLink, rewriteRefresh, rewriteUrlField } from '../src/browsing/header-rewrite.ts'
+import { charsetOf, rewritableKind, rewriteBody } from '../src/browsing/rewrite-body.ts'
+import { HIDING_POLICIES } from '../src/browsing/html-rewrite.ts'
+import { cookieShim, rewriteSetCookie } from '../src/browsing/site-cookies.ts'
 import { PROXY_ROUTE } from './upstream.ts'
 
 // Headers that describe the origin's exact bytes or name the origin's hosts: wrong for a rewritten body.
@@ -54,7 +54,7 @@ function rewriteHeaders (reply: FastifyReply, upstream: URL, map: UrlMap | undef
 }
 
 /**
- * Path-prefix browsing (README "Path-prefix mode"). For browsers only (src/path-browsing.ts
+ * Path-prefix browsing (README "Path-prefix mode"). For browsers only (src/browsing/path-browsing.ts
  * isBrowser): redirects root-relative requests that slipped through to the site of their
  * Referer, adds the trailing slash to a bare site, keeps each site's cookies to itself, and
  * rewrites HTML, CSS and URL-valued headers on the way out. Runs in onSend, so hits and misses
@@ -87,7 +87,7 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
     const upstream = request.upstream
     // A string payload is the proxy's own answer (an error page), not the origin's body.
     if (upstream === null || typeof payload === 'string' || !pathMode(request) || !isBrowser(request.headers)) return done(null, payload)
-    // A site under its own origin (src/site-origin.ts) links to other sites by their origins.
+    // A site under its own origin (src/browsing/site-origin.ts) links to other sites by their origins.
     const host = request.headers.host
     const map = siteOfHost(host) === undefined ? undefined : siteOriginMap(upstream, portOf(host))
     rewriteHeaders(reply, upstream, map)

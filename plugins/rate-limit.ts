@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from '../config/index.ts'
-import { SqliteRateLimitStore } from '../src/rate-limit-store.ts'
+import { SqliteRateLimitStore } from '../src/access/rate-limit-store.ts'
 
 const REPORT_EVERY_MS = 60_000
 

@@ -1,8 +1,8 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { Dispatcher } from 'undici'
 import type { Config } from '../config/index.ts'
-import type { Resolver } from './address-guard.ts'
-import { siteOfHost } from './site-origin.ts'
+import type { Resolver } from './upstream/address-guard.ts'
+import { siteOfHost } from './browsing/site-origin.ts'
 import errorsPlugin from '../plugins/errors.ts'
 import requestLogPlugin from '../plugins/request-log.ts'
 import accessPlugin from '../plugins/access.ts'
@@ -43,7 +43,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     keepAliveTimeout: config.keepAliveTimeoutMs,
     bodyLimit: config.maxBodyBytes,
     // Forward-proxy requests (`GET http://host/path`) take the same route as `/http://host/path`,
-    // and so do requests to a per-site origin (`Host: host.localhost`, src/site-origin.ts).
+    // and so do requests to a per-site origin (`Host: host.localhost`, src/browsing/site-origin.ts).
     rewriteUrl: (req) => {
       const url = req.url ?? '/'
       if (!url.startsWith('/')) return `/${url}`

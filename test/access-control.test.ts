@@ -7,7 +7,7 @@ import { promisify } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.ts'
-import { hashPassword } from '../src/proxy-auth.ts'
+import { hashPassword } from '../src/access/proxy-auth.ts'
 import { testConfig, tempDir } from './helpers/app.ts'
 import { freePort } from './helpers/process.ts'
 import { get, json, listen, requestHead, send, startCountingOrigin, type CountingOrigin, type RawResponse } from './helpers/raw-http.ts'
@@ -219,7 +219,7 @@ test('PROXY_AUTH_FILE: scrypt lines from hash-password are accepted; other passw
   const dir = tempDir(t)
   // The command-line tool (what `npm run hash-password -- user pw` runs, without the build).
   const tsx = import.meta.resolve('tsx')
-  const script = fileURLToPath(new URL('../src/hash-password.ts', import.meta.url))
+  const script = fileURLToPath(new URL('../src/access/hash-password.ts', import.meta.url))
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', tsx, script, 'bob', 'hunter2: with spaces'], { cwd: dir })
   const bobLine = stdout.trim()
   t.assert.match(bobLine, /^bob:scrypt\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/)

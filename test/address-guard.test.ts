@@ -6,8 +6,8 @@ import { Agent, request } from 'undici'
 import {
   checkLiteral, classifyHost, compileHostPatterns, guardedConnector, guardedLookup, hostMatches,
   judgeAddress, normalizeHost, UpstreamForbiddenError
-} from '../src/address-guard.ts'
-import type { Resolver } from '../src/address-guard.ts'
+} from '../src/upstream/address-guard.ts'
+import type { Resolver } from '../src/upstream/address-guard.ts'
 
 // [address, expected rule or 'allowed', expected `via` for embedded IPv4]
 const ADDRESSES: Array<[string, string, string?]> = [

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import { PassThrough } from 'node:stream'
-import { BodyBroadcast } from '../src/flight.ts'
+import { BodyBroadcast } from '../src/cache/flight.ts'
 
 test('clients get the last byte and the end only once the body is stored', async (t) => {
   const source = new PassThrough()

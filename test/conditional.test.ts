@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import {
   parseEtagList, parseEtag, strongMatch, weakMatch, notModified, notModifiedHeaders,
   type HeaderBag
-} from '../src/conditional.ts'
+} from '../src/http/conditional.ts'
 
 test('parseEtagList', async (t) => {
   const cases: Array<[string, ReturnType<typeof parseEtagList>]> = [

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
-import { parseConnectTarget, rawResponse } from '../src/connect-target.ts'
-import { WindowCounter } from '../src/window-counter.ts'
+import { parseConnectTarget, rawResponse } from '../src/upstream/connect-target.ts'
+import { WindowCounter } from '../src/access/window-counter.ts'
 import { parseResponse } from './helpers/raw-http.ts'
 
 test('parseConnectTarget reads authority-form host:port (RFC 9110 §9.3.6) and refuses anything else', (t) => {

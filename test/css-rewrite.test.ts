@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test'
-import { rewriteCss } from '../src/css-rewrite.ts'
-import { toProxyPath } from '../src/proxy-path.ts'
+import { rewriteCss } from '../src/browsing/css-rewrite.ts'
+import { toProxyPath } from '../src/browsing/proxy-path.ts'
 
 const base = new URL('http://127.0.0.1:23000/css/site.css')
 const resolve = (reference: string): string | undefined => toProxyPath(reference, base)

@@ -1,5 +1,5 @@
 import { test } from 'node:test'
-import { decodeEntry, encodeEntry, EntryDecodeError, ENTRY_FORMAT_VERSION, type CacheEntry } from '../src/entry.ts'
+import { decodeEntry, encodeEntry, EntryDecodeError, ENTRY_FORMAT_VERSION, type CacheEntry } from '../src/cache/entry.ts'
 
 const entry: CacheEntry = {
   url: 'http://example.com/x',

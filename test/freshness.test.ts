@@ -1,5 +1,5 @@
 import { test } from 'node:test'
-import { evaluateReuse, freshness, freshnessLifetime, currentAge, staleIfErrorAllowed, type FreshnessOptions } from '../src/freshness.ts'
+import { evaluateReuse, freshness, freshnessLifetime, currentAge, staleIfErrorAllowed, type FreshnessOptions } from '../src/cache/freshness.ts'
 
 const options: FreshnessOptions = { heuristicMaxSeconds: 3600, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 0, staleOnErrorSeconds: 0 }
 const now = Date.parse('2026-01-01T12:00:00Z')

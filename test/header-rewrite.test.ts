@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test'
-import { rewriteLink, rewriteRefresh, rewriteUrlField } from '../src/header-rewrite.ts'
-import { toProxyPath } from '../src/proxy-path.ts'
+import { rewriteLink, rewriteRefresh, rewriteUrlField } from '../src/browsing/header-rewrite.ts'
+import { toProxyPath } from '../src/browsing/proxy-path.ts'
 
 const base = new URL('https://site.example/dir/page')
 const resolve = (reference: string): string | undefined => toProxyPath(reference, base)

@@ -1,5 +1,5 @@
 import { test } from 'node:test'
-import { HitForPass } from '../src/hit-for-pass.ts'
+import { HitForPass } from '../src/cache/hit-for-pass.ts'
 
 test('a key passes until its time is up, and a storable response ends it', (t) => {
   const passes = new HitForPass(1000)

@@ -2,7 +2,7 @@ import { test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.ts'
-import { cacheKey } from '../src/cache-key.ts'
+import { cacheKey } from '../src/cache/cache-key.ts'
 import { testConfig } from './helpers/app.ts'
 import {
   connect, get, json, listen, send, startCountingOrigin, tableResolver, waitFor,

@@ -1,9 +1,9 @@
 import { test, type TestContext } from 'node:test'
 import { Readable } from 'node:stream'
 import { gzipSync, brotliCompressSync } from 'node:zlib'
-import { createHtmlRewriter, rewriteSrcset } from '../src/html-rewrite.ts'
-import { rewriteBody, sniffHtmlCharset, decoders } from '../src/rewrite-body.ts'
-import { toProxyPath } from '../src/proxy-path.ts'
+import { createHtmlRewriter, rewriteSrcset } from '../src/browsing/html-rewrite.ts'
+import { rewriteBody, sniffHtmlCharset, decoders } from '../src/browsing/rewrite-body.ts'
+import { toProxyPath } from '../src/browsing/proxy-path.ts'
 
 const url = new URL('http://127.0.0.1:23000/dir/page.html')
 

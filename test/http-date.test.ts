@@ -1,5 +1,5 @@
 import { test } from 'node:test'
-import { parseHttpDate } from '../src/http-date.ts'
+import { parseHttpDate } from '../src/http/http-date.ts'
 
 test('parseHttpDate (RFC 9110 §5.6.7)', async (t) => {
   const nov6 = Date.UTC(1994, 10, 6, 8, 49, 37)

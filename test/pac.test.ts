@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test'
 import vm from 'node:vm'
-import { pacScript, proxyAddress } from '../src/pac.ts'
+import { pacScript, proxyAddress } from '../src/browsing/pac.ts'
 import { testApp } from './helpers/app.ts'
 
 /** Runs a PAC script as a browser would: with the Netscape helper functions it may call. */

@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test'
-import { isBrowser, pathRedirect, refererUpstream, siteRelation, upstreamBrowserHeaders } from '../src/path-browsing.ts'
-import { siteTag } from '../src/site-cookies.ts'
+import { isBrowser, pathRedirect, refererUpstream, siteRelation, upstreamBrowserHeaders } from '../src/browsing/path-browsing.ts'
+import { siteTag } from '../src/browsing/site-cookies.ts'
 
 const CHROME = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0', 'sec-fetch-mode': 'navigate', host: 'localhost:8888' }
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { startOrigin } from './helpers/origin.ts'
 import { testApp } from './helpers/app.ts'
-import { siteTag } from '../src/site-cookies.ts'
+import { siteTag } from '../src/browsing/site-cookies.ts'
 
 const CHROME = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', host: 'localhost:8888' }
 const CURL = { 'user-agent': 'curl/8.5.0', host: 'localhost:8888' }

@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test'
-import { proxyPathOf, proxyPrefix, toProxyPath, upstreamOf } from '../src/proxy-path.ts'
-import { firstSegment, isPlausibleHost } from '../src/plausible-host.ts'
+import { proxyPathOf, proxyPrefix, toProxyPath, upstreamOf } from '../src/browsing/proxy-path.ts'
+import { firstSegment, isPlausibleHost } from '../src/browsing/plausible-host.ts'
 
 const page = new URL('http://127.0.0.1:23000/dir/page.html?x=1')
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import { Readable } from 'node:stream'
 import { text } from 'node:stream/consumers'
-import { sliceStream } from '../src/range-slice.ts'
+import { sliceStream } from '../src/http/range-slice.ts'
 
 function chunks (...parts: string[]): Readable {
   return Readable.from(parts.map((part) => Buffer.from(part)))

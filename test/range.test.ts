@@ -1,5 +1,5 @@
 import { test } from 'node:test'
-import { evaluateRange, type RangeResult, type RangeValidators } from '../src/range.ts'
+import { evaluateRange, type RangeResult, type RangeValidators } from '../src/http/range.ts'
 
 const LM = 'Sun, 06 Nov 1994 08:49:37 GMT'
 const full: RangeResult = { kind: 'full' }

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import sqlite3 from 'sqlite3'
 import { join } from 'node:path'
 import { tempDir } from './helpers/app.ts'
-import { SqliteRateLimitStore, type RateCount, type RateLimitStore } from '../src/rate-limit-store.ts'
+import { SqliteRateLimitStore, type RateCount, type RateLimitStore } from '../src/access/rate-limit-store.ts'
 
 const WINDOW = 60_000
 

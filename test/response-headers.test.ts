@@ -1,5 +1,5 @@
 import { test } from 'node:test'
-import { normalizeResponseHeaders, InvalidResponseHeaders } from '../src/response-headers.ts'
+import { normalizeResponseHeaders, InvalidResponseHeaders } from '../src/http/response-headers.ts'
 
 test('repeated list fields are joined into one value', (t) => {
   const out = normalizeResponseHeaders({ 'cache-control': ['max-age=60', 'public'], vary: ['Accept', '', 'Accept-Encoding'], pragma: ['no-cache'] } as never)

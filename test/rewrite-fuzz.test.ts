@@ -1,10 +1,10 @@
 import { test, type TestContext } from 'node:test'
 import { Readable } from 'node:stream'
-import { rewriteCss } from '../src/css-rewrite.ts'
-import { createHtmlRewriter, rewriteSrcset } from '../src/html-rewrite.ts'
-import { rewriteLink, rewriteRefresh } from '../src/header-rewrite.ts'
-import { filterCookieHeader, rewriteSetCookie } from '../src/site-cookies.ts'
-import { toProxyPath } from '../src/proxy-path.ts'
+import { rewriteCss } from '../src/browsing/css-rewrite.ts'
+import { createHtmlRewriter, rewriteSrcset } from '../src/browsing/html-rewrite.ts'
+import { rewriteLink, rewriteRefresh } from '../src/browsing/header-rewrite.ts'
+import { filterCookieHeader, rewriteSetCookie } from '../src/browsing/site-cookies.ts'
+import { toProxyPath } from '../src/browsing/proxy-path.ts'
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000)
 const ROUNDS = 300

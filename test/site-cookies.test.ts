@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test'
 import { runInNewContext } from 'node:vm'
-import { defaultPath, filterCookieHeader, rewriteSetCookie, siteTag, cookieShim } from '../src/site-cookies.ts'
+import { defaultPath, filterCookieHeader, rewriteSetCookie, siteTag, cookieShim } from '../src/browsing/site-cookies.ts'
 
 const A = '/127.0.0.1:23000'
 const B = '/127.0.0.2:23000'

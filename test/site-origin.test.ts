@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test'
-import { siteHost, siteOfHost, siteOriginMap } from '../src/site-origin.ts'
-import { rewriteSetCookie } from '../src/site-cookies.ts'
+import { siteHost, siteOfHost, siteOriginMap } from '../src/browsing/site-origin.ts'
+import { rewriteSetCookie } from '../src/browsing/site-cookies.ts'
 
 test('upstream origins map to .localhost names and back', (t: TestContext) => {
   const cases: Array<[string, string, string]> = [

@@ -1,5 +1,5 @@
 import { test } from 'node:test'
-import { notStorableReason, mergeNotModified } from '../src/cache-policy.ts'
+import { notStorableReason, mergeNotModified } from '../src/cache/cache-policy.ts'
 
 const GET = { method: 'GET', headers: {} }
 const opts = { cacheSetCookie: false }

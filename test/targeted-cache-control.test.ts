@@ -1,5 +1,5 @@
 import { test } from 'node:test'
-import { policyHeaders, targetList, withoutOwnField } from '../src/targeted-cache-control.ts'
+import { policyHeaders, targetList, withoutOwnField } from '../src/cache/targeted-cache-control.ts'
 
 const targets = targetList('CachingProxy-Cache-Control')
 

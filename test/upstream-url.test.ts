@@ -1,5 +1,5 @@
 import { test } from 'node:test'
-import { parseUpstreamUrl, UpstreamUrlError } from '../src/upstream-url.ts'
+import { parseUpstreamUrl, UpstreamUrlError } from '../src/upstream/upstream-url.ts'
 
 test('maps each URL form to its upstream', (t) => {
   const cases: Array<[string, string]> = [

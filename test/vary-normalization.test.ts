@@ -1,5 +1,5 @@
 import { test } from 'node:test'
-import { variantKey } from '../src/vary.ts'
+import { variantKey } from '../src/cache/vary.ts'
 
 const key = (name: string, value: string | undefined): string => variantKey('k', [name], value === undefined ? {} : { [name]: value }, 1)
 

@@ -3,7 +3,7 @@ import http, { type IncomingHttpHeaders } from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { cacheKey } from '../../src/cache-key.ts'
+import { cacheKey } from '../../src/cache/cache-key.ts'
 import { openStore } from '../../src/store/index.ts'
 import { startOrigin, type Origin, type OriginHandler } from './origin.ts'
 

@@ -7,7 +7,7 @@
  * A numeric label before `.localhost` (or before `.https`) is the port (no top-level domain
  * is numeric; an IPv4 address alone has exactly four numeric labels), and `https` is no
  * top-level domain either. IPv6 upstreams have no such name. The upstream must be a
- * plausible host (src/plausible-host.ts), so `proxy.localhost` can still name this proxy.
+ * plausible host (src/browsing/plausible-host.ts), so `proxy.localhost` can still name this proxy.
  */
 import { isIP } from 'node:net'
 import { isPlausibleHost } from './plausible-host.ts'

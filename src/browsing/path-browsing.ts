@@ -33,7 +33,7 @@ function hostOf (host: string): string | undefined {
 
 /**
  * The upstream page a `Referer` (or an `Origin`) names when it is a page of this proxy
- * (`host`): a proxied path, or a page under a per-site origin (src/site-origin.ts).
+ * (`host`): a proxied path, or a page under a per-site origin (src/browsing/site-origin.ts).
  */
 export function refererUpstream (referer: string | undefined, host: string | undefined): URL | undefined {
   if (referer === undefined || host === undefined) return undefined
@@ -90,12 +90,12 @@ export function siteRelation (from: URL, to: URL): 'same-origin' | 'same-site' |
 /**
  * The request headers a browser's request to `upstream` carries upstream, in the upstream's
  * terms rather than this proxy's (to the browser, every proxied site is one origin):
- * - Cookie: only that site's cookies (see src/site-cookies.ts), unless the site has its own
+ * - Cookie: only that site's cookies (see src/browsing/site-cookies.ts), unless the site has its own
  *   browser origin (`ownOrigin`), where the browser keeps them apart itself;
  * - Referer: the upstream page, cut to its origin across origins as browsers do by default
  *   (`strict-origin-when-cross-origin`), left out when it names no proxied page;
  * - Origin and Sec-Fetch-Site: the requesting page's upstream origin and its relation to the target;
- * - Accept-Encoding: only codings src/rewrite-body.ts can decode.
+ * - Accept-Encoding: only codings src/browsing/rewrite-body.ts can decode.
  */
 export function upstreamBrowserHeaders (headers: IncomingHttpHeaders, upstream: URL, ownOrigin = false): void {
   const cookie = headers.cookie

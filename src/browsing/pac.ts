@@ -1,4 +1,4 @@
-import { parseUpstreamUrl } from './upstream-url.ts'
+import { parseUpstreamUrl } from '../upstream/upstream-url.ts'
 
 /**
  * The proxy's address as the client reached it, from the Host header: `host:port`

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { StoredHeaders } from './entry.ts'
+import type { StoredHeaders } from '../cache/entry.ts'
 
 /**
  * The one place where an origin's response header values are made safe for the policy code.

@@ -36,7 +36,7 @@ function scopedPath (prefix: string, path: string): string {
  * name tagged, Path moved under the prefix, Domain dropped (the site is its exact host), and
  * Secure / SameSite=None / Partitioned dropped because the browser reaches this proxy over
  * plain HTTP and every proxied site is same-origin to it. With no prefix (the site has its
- * own browser origin, src/site-origin.ts) the name and Path stay as they are.
+ * own browser origin, src/browsing/site-origin.ts) the name and Path stay as they are.
  */
 export function rewriteSetCookie (value: string, prefix: string | undefined, requestPath: string): string {
   const parts = value.split(';')

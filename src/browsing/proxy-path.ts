@@ -1,12 +1,12 @@
 /**
  * Maps upstream URLs to the path-prefix form this proxy serves them under, the inverse of
- * src/upstream-url.ts:
+ * src/upstream/upstream-url.ts:
  *   http://example.com/a?b      <-> /example.com/a?b
  *   http://127.0.0.1:8080/a     <-> /127.0.0.1:8080/a
  *   https://example.com/a       <-> /https://example.com/a
  * The default port of each scheme is left out, as URL does.
  */
-import { parseUpstreamUrl } from './upstream-url.ts'
+import { parseUpstreamUrl } from '../upstream/upstream-url.ts'
 
 /** The proxy prefix of an upstream origin: `/host[:port]` for http, `/https://host[:port]` for https. */
 export function proxyPrefix (url: URL): string {

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { parseCacheControl, seconds, type Directives } from './cache-control.ts'
 import type { StoredHeaders } from './entry.ts'
 import { HEURISTIC_STATUSES } from './cache-policy.ts'
-import { parseHttpDate } from './http-date.ts'
+import { parseHttpDate } from '../http/http-date.ts'
 
 /**
  * Freshness and reuse decisions for a stored response (RFC 9111 §4); storability is in
