@@ -53,7 +53,7 @@ interface CacheState {
   stale?: Cached
   /** The URL has variants, but none for this request. */
   varyMiss?: boolean
-  /** The stamp of the URL's Vary index, when it has one (see vary.ts). */
+  /** The stamp of the URL's Vary index, when it has one (see src/cache/vary.ts). */
   epoch?: number
   /** The flight this request leads, and whether it holds the cross-process lease. */
   flight?: Flight<SharedHead, Cached>

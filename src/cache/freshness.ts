@@ -6,7 +6,7 @@ import { parseHttpDate } from '../http/http-date.ts'
 
 /**
  * Freshness and reuse decisions for a stored response (RFC 9111 §4); storability is in
- * cache-policy.ts. Every header read here was normalised by response-headers.ts.
+ * cache-policy.ts. Every header read here was normalised by src/http/response-headers.ts.
  */
 export interface FreshnessOptions {
   heuristicMaxSeconds: number

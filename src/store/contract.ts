@@ -6,7 +6,7 @@
  * the background work (sweeping, access-time flushing, change polling) never throws.
  */
 
-/** Where encoded cache entries live. Values are opaque bytes (see entry.ts). */
+/** Where encoded cache entries live. Values are opaque bytes (see src/cache/entry.ts). */
 export interface EntryStore {
   /** The stored bytes, or undefined. Counts as an access for the LRU order. */
   get (key: string): Promise<Buffer | undefined>
