@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { cidrList, compileHostPatterns } from '../src/upstream/address-guard.ts'
+import { cidrList } from '../src/upstream/address-ranges.ts'
+import { compileHostPatterns } from '../src/upstream/host-names.ts'
 
 export interface Config {
   port: number

@@ -6,7 +6,8 @@ import { ClientForbidden, CredentialsRequired, ProxyCredentialsRequired, LoopDet
 import { METHODS } from './proxy.ts'
 import { PROXY_NAME } from '../src/http/headers.ts'
 import { basicVerifier, type Verifier } from '../src/access/proxy-auth.ts'
-import { cidrList, normalizeHost, judgeAddress } from '../src/upstream/address-guard.ts'
+import { cidrList, judgeAddress } from '../src/upstream/address-ranges.ts'
+import { normalizeHost } from '../src/upstream/host-names.ts'
 import rateLimitPlugin from './rate-limit.ts'
 
 declare module 'fastify' {

@@ -3,10 +3,9 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { LookupAddress } from 'node:dns'
 import { Agent, request } from 'undici'
-import {
-  checkLiteral, classifyHost, compileHostPatterns, guardedConnector, guardedLookup, hostMatches,
-  judgeAddress, normalizeHost, UpstreamForbiddenError
-} from '../src/upstream/address-guard.ts'
+import { judgeAddress } from '../src/upstream/address-ranges.ts'
+import { classifyHost, compileHostPatterns, hostMatches, normalizeHost } from '../src/upstream/host-names.ts'
+import { checkLiteral, guardedConnector, guardedLookup, UpstreamForbiddenError } from '../src/upstream/address-guard.ts'
 import type { Resolver } from '../src/upstream/address-guard.ts'
 
 // [address, expected rule or 'allowed', expected `via` for embedded IPv4]

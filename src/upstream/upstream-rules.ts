@@ -1,5 +1,6 @@
 import { networkInterfaces } from 'node:os'
-import { checkLiteral, compileHostPatterns, normalizeHost } from './address-guard.ts'
+import { compileHostPatterns, normalizeHost } from './host-names.ts'
+import { checkLiteral } from './address-guard.ts'
 
 export interface UpstreamRules {
   allowPrivate: boolean
