@@ -67,15 +67,22 @@ function items (raw: string): string[] {
   return raw.split(',').map((item) => item.trim()).filter((item) => item !== '')
 }
 
-export const hostPatterns: Parser<string[]> = (raw, name) => {
-  const patterns = items(raw)
-  try {
-    compileHostPatterns(patterns)
-  } catch {
-    throw new ConfigError(name, 'a comma-separated list of host names and *.suffix wildcards', raw)
+/** A comma-separated list that `check` accepts (it throws otherwise). */
+function checkedList (check: (values: string[]) => unknown, expected: string): Parser<string[]> {
+  return (raw, name) => {
+    const values = items(raw)
+    try {
+      check(values)
+    } catch {
+      throw new ConfigError(name, expected, raw)
+    }
+    return values
   }
-  return patterns
 }
+
+export const hostPatterns = checkedList(compileHostPatterns, 'a comma-separated list of host names and *.suffix wildcards')
+
+export const cidrs = checkedList(cidrList, 'a comma-separated list of CIDR ranges such as 10.0.0.0/8')
 
 /** Ports, or '*' for any. */
 export const ports: Parser<number[] | '*'> = (raw, name) => {
@@ -85,16 +92,6 @@ export const ports: Parser<number[] | '*'> = (raw, name) => {
     throw new ConfigError(name, 'a comma-separated list of ports (1-65535) or *', raw)
   }
   return values.map(Number)
-}
-
-export const cidrs: Parser<string[]> = (raw, name) => {
-  const values = items(raw)
-  try {
-    cidrList(values)
-  } catch {
-    throw new ConfigError(name, 'a comma-separated list of CIDR ranges such as 10.0.0.0/8', raw)
-  }
-  return values
 }
 
 /** One user:password pair (never echoed in an error), or none when empty. */

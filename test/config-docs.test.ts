@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseEnv } from 'node:util'
@@ -33,16 +33,17 @@ function envExampleLines (): Array<[string, string]> {
   })
 }
 
-function duplicates (names: string[]): string[] {
-  return names.filter((name, i) => names.indexOf(name) !== i)
+/** `names` (as listed in `where`) are exactly the declared variables, each once. */
+function assertDeclared (t: TestContext, names: string[], where: string): void {
+  t.assert.deepEqual(names.filter((name, i) => names.indexOf(name) !== i), [], `listed twice in ${where}`)
+  t.assert.deepEqual(names.filter((name) => !DECLARED.has(name)), [], `in ${where}, not in config/schema.ts`)
+  t.assert.deepEqual([...DECLARED.keys()].filter((name) => !names.includes(name)), [], `in config/schema.ts, not in ${where}`)
 }
 
 test('README\'s configuration table lists exactly the declared variables, each once, with its default', (t) => {
   const rows = readmeRows()
   const names = rows.map(([name]) => name)
-  t.assert.deepEqual(duplicates(names), [], 'listed twice')
-  t.assert.deepEqual(names.filter((name) => !DECLARED.has(name)), [], 'in README, not in config/schema.ts')
-  t.assert.deepEqual([...DECLARED.keys()].filter((name) => !names.includes(name)), [], 'in config/schema.ts, not in README')
+  assertDeclared(t, names, 'README')
   for (const [name, cell, meaning] of rows) {
     const fallback = DECLARED.get(name)
     // The default is the cell's first code span; an empty default is written "(empty...".
@@ -55,9 +56,7 @@ test('README\'s configuration table lists exactly the declared variables, each o
 test('.env.example assigns exactly the declared variables, each once, to its default', (t) => {
   const lines = envExampleLines()
   const names = lines.map(([name]) => name)
-  t.assert.deepEqual(duplicates(names), [], 'assigned twice')
-  t.assert.deepEqual(names.filter((name) => !DECLARED.has(name)), [], 'in .env.example, not in config/schema.ts')
-  t.assert.deepEqual([...DECLARED.keys()].filter((name) => !names.includes(name)), [], 'in config/schema.ts, not in .env.example')
+  assertDeclared(t, names, '.env.example')
   for (const [name, value] of lines) t.assert.equal(value, DECLARED.get(name), `.env.example default of ${name}`)
 })
 

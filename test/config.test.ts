@@ -22,7 +22,8 @@ test('invalid values name the variable', (t) => {
   const bad: Array<Record<string, string>> = [
     { PORT: 'eighty' }, { PORT: '70000' }, { CACHE_STORE: 'redis://x' }, { LOG_LEVEL: 'loud' },
     { UPSTREAM_TIMEOUT_MS: '0' }, { MAX_ENTRY_BYTES: '-1' }, { WORKERS: '0' }, { HOST: 'a b' }, { LOG_PRETTY: 'maybe' },
-    { CONNECT_PORTS: '443,x' }, { CONNECT_PORTS: '0' }, { CONNECT_IDLE_TIMEOUT_MS: '0' }, { CONNECT_IDLE_TIMEOUT_MS: '5m' }
+    { CONNECT_PORTS: '443,x' }, { CONNECT_PORTS: '0' }, { CONNECT_IDLE_TIMEOUT_MS: '0' }, { CONNECT_IDLE_TIMEOUT_MS: '5m' },
+    { UPSTREAM_ALLOW: 'a b' }, { ALLOW_CLIENTS: '10.0.0.0/33' }, { CACHE_CONTROL_FIELD: 'Cache-Control' }, { MAX_URL_BYTES: '10' }, { PROXY_AUTH: 'nocolon' }
   ]
   for (const env of bad) {
     const name = Object.keys(env)[0]
