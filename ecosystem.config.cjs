@@ -1,6 +1,6 @@
 // PM2: `npm start` checks the configuration, then runs `pm2 start ecosystem.config.cjs`.
 // What PM2 needs (instances, app name, timeouts) comes from the same validated
-// configuration as the server (config/index.ts: environment over ./.env), resolved by
+// configuration as the server (config/schema.ts: environment over ./.env), resolved by
 // the built dist/src/pm2-settings.js; an invalid variable fails here, named.
 const { execFileSync } = require('node:child_process')
 const { join } = require('node:path')

@@ -333,12 +333,19 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   /** Polls the shared store while another process fetches the key; the entry, or undefined when it gave up. */
   async function waitForRemote (state: CacheState, headers: IncomingHttpHeaders): Promise<Cached | undefined> {
     const deadline = Date.now() + leaseMs
+    const stored = async (): Promise<Cached | undefined> => {
+      const found = await find(state.key, headers, true)
+      return found.cached !== undefined && found.cached.entry.responseTime >= state.requestTime - 1000 &&
+        evaluateReuse(found.cached.fresh, headers, options) === 'fresh'
+        ? found.cached
+        : undefined
+    }
     for (let round = 0; Date.now() < deadline; round++) {
       await new Promise((resolve) => setTimeout(resolve, REMOTE_POLL_MS))
-      const found = await find(state.key, headers, true)
-      if (found.cached !== undefined && found.cached.entry.responseTime >= state.requestTime - 1000 &&
-          evaluateReuse(found.cached.fresh, headers, options) === 'fresh') return found.cached
-      if (round % 5 === 4 && !(await store.hasLease(state.storeKey).catch(() => false))) return undefined
+      const found = await stored()
+      if (found !== undefined) return found
+      // The holder may have stored and let go since the look above: one more look decides.
+      if (round % 5 === 4 && !(await store.hasLease(state.storeKey).catch(() => false))) return await stored()
     }
     return undefined
   }

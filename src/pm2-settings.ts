@@ -1,4 +1,4 @@
-import { loadConfig, loadDotEnv, ConfigError, shutdownBudget } from '../config/index.ts'
+import { loadConfig, loadPm2Config, loadDotEnv, ConfigError, shutdownBudget } from '../config/index.ts'
 
 /**
  * `node dist/src/pm2-settings.js`: prints, as JSON, what ecosystem.config.cjs needs from
@@ -9,11 +9,12 @@ import { loadConfig, loadDotEnv, ConfigError, shutdownBudget } from '../config/i
 loadDotEnv()
 try {
   const config = loadConfig()
+  const pm2 = loadPm2Config()
   const settings = {
-    name: process.env.PM2_APP_NAME !== undefined && process.env.PM2_APP_NAME !== '' ? process.env.PM2_APP_NAME : 'caching-proxy',
+    name: pm2.appName,
     workers: config.workers,
     killTimeoutMs: shutdownBudget(config).killTimeoutMs,
-    maxMemoryRestart: process.env.MAX_MEMORY_RESTART !== undefined && process.env.MAX_MEMORY_RESTART !== '' ? process.env.MAX_MEMORY_RESTART : '1G'
+    maxMemoryRestart: pm2.maxMemoryRestart
   }
   process.stdout.write(`${JSON.stringify(settings)}\n`)
 } catch (error) {

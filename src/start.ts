@@ -4,7 +4,7 @@ import net, { isIP } from 'node:net'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { loadConfig, loadDotEnv, ConfigError, type Config } from '../config/index.ts'
+import { loadConfig, loadPm2Config, loadDotEnv, ConfigError, type Config } from '../config/index.ts'
 
 /**
  * `npm start`: validates the configuration with the server's own validator (environment
@@ -22,14 +22,15 @@ async function main (): Promise<number> {
   const env = { ...process.env }
   loadDotEnv()
   let config: Config
+  let name: string
   try {
     config = loadConfig()
+    name = loadPm2Config().appName
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     console.error(`caching-proxy: invalid configuration: ${error.message}`)
     return 78
   }
-  const name = process.env.PM2_APP_NAME !== undefined && process.env.PM2_APP_NAME !== '' ? process.env.PM2_APP_NAME : 'caching-proxy'
   const bin = createRequire(import.meta.url).resolve('pm2/bin/pm2')
   const pm2 = (...args: string[]): number => spawnSync(process.execPath, [bin, ...args], { stdio: 'inherit', env }).status ?? 1
   // Another program on the port would answer the check below in the proxy's stead,

@@ -33,7 +33,7 @@ function appDir (dotenv?: string): string {
 /** The test runner's environment without what the proxy would read from it. */
 function baseEnv (dir: string, extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env }
-  for (const name of ['NODE_TEST_CONTEXT', 'NODE_OPTIONS', 'PORT', 'HOST', 'WORKERS', 'CACHE_STORE', 'PM2_APP_NAME', 'LOG_LEVEL']) delete env[name]
+  for (const name of ['NODE_TEST_CONTEXT', 'NODE_OPTIONS', 'PORT', 'HOST', 'WORKERS', 'CACHE_STORE', 'PM2_APP_NAME', 'MAX_MEMORY_RESTART', 'LOG_LEVEL']) delete env[name]
   return { ...env, PM2_HOME: join(dir, 'pm2'), PM2_DISABLE_VERSION_CHECK: '1', ...extra }
 }
 
@@ -47,7 +47,7 @@ async function start (dir: string, env: NodeJS.ProcessEnv): Promise<Outcome> {
   }
 }
 
-for (const [variable, value, where] of [['PORT', 'abc', 'environment'], ['WORKERS', '0', '.env'], ['CACHE_STORE', 'redis:/nope', 'environment']]) {
+for (const [variable, value, where] of [['PORT', 'abc', 'environment'], ['WORKERS', '0', '.env'], ['CACHE_STORE', 'redis:/nope', 'environment'], ['MAX_MEMORY_RESTART', 'lots', '.env']]) {
   test(`start with ${variable}=${value} in the ${where}: exit 78 naming ${variable}, PM2 never started`, { timeout: 30_000 }, async (t) => {
     const dir = appDir(where === '.env' ? `${variable}=${value}\n` : undefined)
     t.after(() => rmSync(dir, { recursive: true, force: true }))
