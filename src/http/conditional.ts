@@ -83,18 +83,22 @@ export function parseEtag (value: string | undefined): EntityTag | undefined {
   return read !== undefined && read.end === trimmed.length ? read.etag : undefined
 }
 
-/** Strong comparison (§8.8.3.2): neither tag is weak and the opaque-tags are identical. */
-export function strongMatch (a: string | undefined, b: string | undefined): boolean {
-  const x = parseEtag(a)
-  const y = parseEtag(b)
-  return x !== undefined && y !== undefined && !x.weak && !y.weak && x.tag === y.tag
+/**
+ * The one entity-tag comparison (§8.8.3.2): weak when the opaque-tags are identical; strong
+ * when, in addition, neither tag is weak.
+ */
+export function tagsMatch (x: EntityTag | undefined, y: EntityTag | undefined, how: 'strong' | 'weak'): boolean {
+  return x !== undefined && y !== undefined && x.tag === y.tag && (how === 'weak' || (!x.weak && !y.weak))
 }
 
-/** Weak comparison (§8.8.3.2): the opaque-tags are identical, either or both may be weak. */
+/** Strong comparison of two field values (§8.8.3.2). */
+export function strongMatch (a: string | undefined, b: string | undefined): boolean {
+  return tagsMatch(parseEtag(a), parseEtag(b), 'strong')
+}
+
+/** Weak comparison of two field values (§8.8.3.2). */
 export function weakMatch (a: string | undefined, b: string | undefined): boolean {
-  const x = parseEtag(a)
-  const y = parseEtag(b)
-  return x !== undefined && y !== undefined && x.tag === y.tag
+  return tagsMatch(parseEtag(a), parseEtag(b), 'weak')
 }
 
 /** Case-insensitive header lookup (Node lower-cases incoming names; stored names may vary). */
@@ -153,9 +157,7 @@ export function notModified (
   const ifMatch = header(request.headers, 'if-match')
   if (present(ifMatch)) {
     const list = parseEtagList(ifMatch)
-    const matches = (tag: EntityTag): boolean =>
-      storedEtag !== undefined && !storedEtag.weak && !tag.weak && tag.tag === storedEtag.tag
-    if (list !== '*' && !list.some(matches)) return false
+    if (list !== '*' && !list.some((tag) => tagsMatch(tag, storedEtag, 'strong'))) return false
   } else {
     // Step 2: If-Unmodified-Since, only without If-Match (§13.1.4); invalid dates ignored.
     const since = singleDate(request.headers, 'if-unmodified-since')
@@ -167,7 +169,7 @@ export function notModified (
   if (present(ifNoneMatch)) {
     const list = parseEtagList(ifNoneMatch)
     if (list === '*') return true
-    return storedEtag !== undefined && list.some((tag) => tag.tag === storedEtag.tag)
+    return list.some((tag) => tagsMatch(tag, storedEtag, 'weak'))
   }
 
   // Step 4: If-Modified-Since (§13.1.3), only when If-None-Match is absent.

@@ -2,7 +2,7 @@
  * Byte range requests served from a stored response (RFC 9110 §14). Pure: no I/O, no clock.
  * The caller applies this only to GET; a server must ignore Range for other methods (§14.2).
  */
-import { parseEtag } from './conditional.ts'
+import { strongMatch } from './conditional.ts'
 import { parseHttpDate } from './http-date.ts'
 
 export type RangeResult =
@@ -29,9 +29,7 @@ const SUFFIX_RANGE = /^-(\d+)$/ // suffix-range = "-" suffix-length (§14.1.1)
 function ifRangeMatches (ifRange: string, stored: RangeValidators): boolean {
   const value = ifRange.trim()
   if (value.startsWith('"') || value.startsWith('W/')) { // §13.1.5: a DQUOTE marks an entity-tag
-    const client = parseEtag(value)
-    const current = parseEtag(stored.etag)
-    return client !== undefined && current !== undefined && !client.weak && !current.weak && client.tag === current.tag
+    return strongMatch(value, stored.etag)
   }
   const since = parseHttpDate(value)
   const modified = parseHttpDate(stored.lastModified)

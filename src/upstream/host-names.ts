@@ -152,8 +152,3 @@ export function compileHostPatterns (patterns: readonly string[]): (host: string
     return exact.has(info.name) || suffixes.some((suffix) => info.name.endsWith(suffix))
   }
 }
-
-/** One-off form of compileHostPatterns (compile once when matching many hosts). */
-export function hostMatches (host: string, patterns: readonly string[]): boolean {
-  return compileHostPatterns(patterns)(host)
-}
