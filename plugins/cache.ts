@@ -13,6 +13,7 @@ import {
 } from '../src/cache/freshness.ts'
 import { BodyBroadcast, Flights, within, type Flight, type FlightOutcome } from '../src/cache/flight.ts'
 import { HitForPass } from '../src/cache/hit-for-pass.ts'
+import { cacheStatusParams, xCache, type CacheOutcome, type Forward } from '../src/cache/outcome.ts'
 import { normalizeResponseHeaders, single } from '../src/http/response-headers.ts'
 import { sliceStream } from '../src/http/range-slice.ts'
 import { policyHeaders, targetList, withoutOwnField } from '../src/cache/targeted-cache-control.ts'
@@ -84,11 +85,14 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     cacheState: CacheState | null
+    /** What the cache did for this request (see src/cache/outcome.ts); null off the proxy path. */
+    cacheOutcome: CacheOutcome | null
   }
 }
 
 const ERROR_STATUSES = new Set([500, 502, 503, 504])
 const ALONE = { kind: 'alone' } as const
+const COALESCED = (): CacheOutcome => ({ kind: 'hit', hit: true, detail: 'coalesced' })
 // Reasons that belong to one client's request, not to the URL: no hit-for-pass.
 const CLIENT_REASONS = new Set(['head', 'request-no-store', 'authorization', 'method', 'partial'])
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']
@@ -233,15 +237,24 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     }
   }
 
+  /** Records the request's outcome and puts it on the reply (Cache-Status after any upstream members, X-Cache). */
+  function tell (request: FastifyRequest, reply: FastifyReply, outcome: CacheOutcome, upstream?: string | string[]): void {
+    request.cacheOutcome = outcome
+    reply.header('cache-status', appendCacheStatus(upstream, cacheStatusParams(outcome)))
+    reply.header('x-cache', xCache(outcome))
+  }
+
   /** Answers from a stored response: 304 for a matching conditional, 206/416 for a range, else the whole response. */
-  function serveStored (request: FastifyRequest, reply: FastifyReply, cached: Cached, status: string, xCache = 'HIT', personal?: StoredHeaders): FastifyReply {
+  function serveStored (request: FastifyRequest, reply: FastifyReply, cached: Cached, outcome: CacheOutcome, personal?: StoredHeaders): FastifyReply {
     const { entry, fresh } = cached
     const headers = request.headers
+    if (outcome.hit === true) outcome.ttl = remainingSeconds(fresh)
+    request.cacheOutcome = outcome
     const common: StoredHeaders = {
       ...personal,
       age: String(Math.floor(currentAge(fresh))),
-      'cache-status': appendCacheStatus(entry.headers['cache-status'], status.startsWith('hit') ? `${status}; ttl=${remainingSeconds(fresh)}` : status),
-      'x-cache': xCache
+      'cache-status': appendCacheStatus(entry.headers['cache-status'], cacheStatusParams(outcome)),
+      'x-cache': xCache(outcome)
     }
     if (personal?.['set-cookie'] !== undefined) reply.removeHeader('set-cookie')
     const stored = personal?.['set-cookie'] === undefined ? cached.headers : withoutSetCookie(cached.headers)
@@ -288,7 +301,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   /** Serves a waiter from its flight's outcome; false when it must go to the origin on its own. */
   function serveOutcome (request: FastifyRequest, reply: FastifyReply, state: CacheState, outcome: Outcome): boolean {
     if (outcome.kind === 'entry') {
-      serveStored(request, reply, outcome.entry, 'hit; detail=coalesced')
+      serveStored(request, reply, outcome.entry, COALESCED())
       return true
     }
     if (outcome.kind !== 'response') return false
@@ -298,8 +311,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (body === undefined) return false
     reply.code(head.status).headers(withoutOwnField(head.headers, config.cacheControlField))
     reply.header('via', appendVia(head.headers.via))
-    reply.header('cache-status', appendCacheStatus(head.headers['cache-status'], 'hit; detail=coalesced'))
-    reply.header('x-cache', 'HIT')
+    tell(request, reply, { kind: 'hit', hit: true, detail: 'coalesced' }, head.headers['cache-status'])
     if (!sendRanged(request, reply, head.status, head.headers, body, 'drain')) reply.send(body)
     return true
   }
@@ -421,6 +433,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   fastify.decorateRequest('cacheState', null)
+  fastify.decorateRequest('cacheOutcome', null)
 
   /** The fast path: a fresh, plain hit from this worker's memory tier, answered without a promise. */
   function memoryHit (key: string, headers: IncomingHttpHeaders): Cached | undefined {
@@ -449,7 +462,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (request.method !== 'GET' && request.method !== 'HEAD') return done()
     const hit = memoryHit(key, request.headers)
     if (hit !== undefined) {
-      serveStored(request, reply, hit, 'hit')
+      serveStored(request, reply, hit, { kind: 'hit', hit: true })
       return
     }
     lookupOrJoin(request, reply, state).then((answered) => { if (!answered) done() }, done)
@@ -482,18 +495,18 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     // RFC 9111 §3.5: a request with Authorization reuses only responses that allow it.
     if (found.cached !== undefined && (!authorized || allowsAuthorized(policyHeaders(found.cached.entry.headers, targets)))) {
       const reuse = evaluateReuse(found.cached.fresh, headers, options)
-      if (reuse === 'fresh') return answered(serveStored(request, reply, found.cached, 'hit'))
-      if (reuse === 'stale') return answered(serveStored(request, reply, found.cached, 'hit; detail=stale'))
+      if (reuse === 'fresh') return answered(serveStored(request, reply, found.cached, { kind: 'hit', hit: true }))
+      if (reuse === 'stale') return answered(serveStored(request, reply, found.cached, { kind: 'stale', hit: true, detail: 'stale' }))
       if (reuse === 'stale-while-revalidate') {
         refreshInBackground(state, found.cached, request)
-        return answered(serveStored(request, reply, found.cached, 'hit; fwd=stale'))
+        return answered(serveStored(request, reply, found.cached, { kind: 'stale', hit: true, fwd: 'stale' }))
       }
       state.stale = found.cached
     }
     if ('only-if-cached' in requestDirectives(headers)) {
       // RFC 9111 §5.2.1.7
-      return answered(reply.header('cache-status', appendCacheStatus(undefined, 'fwd=miss; detail=only-if-cached')).header('x-cache', 'MISS')
-        .send(new NotCached()))
+      tell(request, reply, { kind: 'error', fwd: 'miss', detail: 'only-if-cached' })
+      return answered(reply.send(new NotCached()))
     }
     // Authorized requests go on their own. A GET with a Range leads or joins like any other:
     // the whole response is fetched once, stored, and the range answered from it (as Varnish
@@ -507,7 +520,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       if (outcome.kind !== 'look-again') return false
       // Another process stored a response for this URL: this request's own variant may be among it.
       const again = await find(key, headers, true)
-      if (again.cached !== undefined && evaluateReuse(again.cached.fresh, headers, options) === 'fresh') return answered(serveStored(request, reply, again.cached, 'hit; detail=coalesced'))
+      if (again.cached !== undefined && evaluateReuse(again.cached.fresh, headers, options) === 'fresh') return answered(serveStored(request, reply, again.cached, COALESCED()))
       return false
     }
     if (request.method === 'HEAD') return false // a HEAD response has no body to share or store
@@ -532,7 +545,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     state.flight = undefined
     // Waiters here may want other variants than the one found for this request: they look for their own.
     flights.finish(state.storeKey, mine, remote === undefined ? ALONE : { kind: 'look-again' })
-    if (remote !== undefined) return answered(serveStored(request, reply, remote, 'hit; detail=coalesced'))
+    if (remote !== undefined) return answered(serveStored(request, reply, remote, COALESCED()))
     return false
   }
 
@@ -577,9 +590,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       onUpstreamError(request, reply, Object.assign(new UpstreamUnreachable(url.host, (error as Error).message), { upstreamCode: 'invalid-headers' }))
       return
     }
-    reply.header('x-cache', 'MISS')
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      reply.header('cache-status', appendCacheStatus(headers['cache-status'], 'fwd=method'))
+      tell(request, reply, { kind: 'pass', fwd: 'method' }, headers['cache-status'])
       // RFC 9111 §4.4; the client hears back only once no process can serve the old entry.
       const invalidated = !SAFE_METHODS.has(request.method) && status >= 200 && status < 400 ? invalidateAfterUnsafe(url, headers) : Promise.resolve()
       within(invalidated, WRITE_HOLD_MS, undefined).then(() => {
@@ -599,7 +611,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       within(written, WRITE_HOLD_MS, undefined).then(() => {
         if (gone(reply)) return
         clearHeaders(reply)
-        serveStored(request, reply, cached, 'fwd=stale; fwd-status=304', 'HIT', personal)
+        serveStored(request, reply, cached, { kind: 'revalidated', fwd: 'stale', fwdStatus: 304 }, personal)
       })
       return
     }
@@ -607,10 +619,11 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       discard(res.stream)
       settle(state, { kind: 'entry', entry: stale })
       clearHeaders(reply)
-      serveStored(request, reply, stale, `fwd=stale; fwd-status=${status}`, 'HIT')
+      serveStored(request, reply, stale, { kind: 'stale', fwd: 'stale', fwdStatus: status })
       return
     }
-    const fwd = `${stale !== undefined ? 'fwd=stale' : state.pass === true ? 'fwd=bypass' : state.varyMiss === true ? 'fwd=vary-miss' : 'fwd=miss'}; fwd-status=${status}`
+    const fwd: Forward = stale !== undefined ? 'stale' : state.pass === true ? 'bypass' : state.varyMiss === true ? 'vary-miss' : 'miss'
+    const kind = state.pass === true ? 'pass' : 'miss'
     const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length'])
     const policy = policyHeaders(headers, targets)
     let reason = request.method === 'HEAD'
@@ -625,7 +638,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       if (!CLIENT_REASONS.has(reason)) passes.add(state.key)
       settle(state, { kind: 'alone' })
       if (reason === 'unframed') reply.header('connection', 'close') // the client judges the end as we do
-      reply.header('cache-status', appendCacheStatus(headers['cache-status'], `${fwd}; detail=${reason}`))
+      tell(request, reply, { kind, fwd, fwdStatus: status, detail: reason }, headers['cache-status'])
       if (!rangeTaken || !sendRanged(request, reply, status, headers, res.stream, 'drop')) reply.send(res.stream)
       return
     }
@@ -645,7 +658,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       return written
     }, WRITE_HOLD_MS)
     state.flight?.resolve({ kind: 'response', head: { status, headers: storedHeaders, vary, storeKey, epoch }, body })
-    reply.header('cache-status', appendCacheStatus(headers['cache-status'], `${fwd}; stored`))
+    tell(request, reply, { kind, fwd, fwdStatus: status, stored: true }, headers['cache-status'])
     const mine = body.subscribe() as Readable
     body.start()
     if (notModified(request, { status, headers })) {
@@ -709,13 +722,12 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       settle(state, { kind: 'entry', entry: state.stale })
       const code = (error as { upstreamCode?: string }).upstreamCode ?? 'error'
       clearHeaders(reply)
-      serveStored(request, reply, state.stale, `fwd=stale; detail=${code}`, 'HIT')
+      serveStored(request, reply, state.stale, { kind: 'stale', fwd: 'stale', detail: code })
       return
     }
     if (state !== null) settle(state, { kind: 'alone' })
     clearHeaders(reply)
-    reply.header('x-cache', 'MISS')
-    reply.header('cache-status', appendCacheStatus(undefined, `fwd=${state?.stale !== undefined ? 'stale' : 'miss'}; detail=${(error as { upstreamCode?: string }).upstreamCode ?? 'error'}`))
+    tell(request, reply, { kind: 'error', fwd: state?.stale !== undefined ? 'stale' : 'miss', detail: (error as { upstreamCode?: string }).upstreamCode ?? 'error' })
     reply.send(error)
   }
 
