@@ -92,7 +92,8 @@ declare module 'fastify' {
 
 const ERROR_STATUSES = new Set([500, 502, 503, 504])
 const ALONE = { kind: 'alone' } as const
-const COALESCED = (): CacheOutcome => ({ kind: 'hit', hit: true, detail: 'coalesced' })
+// RFC 9211 §2.6: a request answered by another one's forward is a collapsed miss (X-Cache says HIT).
+const COALESCED = (): CacheOutcome => ({ kind: 'hit', fwd: 'miss', collapsed: true })
 // Reasons that belong to one client's request, not to the URL: no hit-for-pass.
 const CLIENT_REASONS = new Set(['head', 'request-no-store', 'authorization', 'method', 'partial'])
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']
@@ -311,7 +312,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (body === undefined) return false
     reply.code(head.status).headers(withoutOwnField(head.headers, config.cacheControlField))
     reply.header('via', appendVia(head.headers.via))
-    tell(request, reply, { kind: 'hit', hit: true, detail: 'coalesced' }, head.headers['cache-status'])
+    tell(request, reply, { ...COALESCED(), fwdStatus: head.status }, head.headers['cache-status'])
     if (!sendRanged(request, reply, head.status, head.headers, body, 'drain')) reply.send(body)
     return true
   }

@@ -20,6 +20,8 @@ export interface CacheOutcome {
   fwd?: Forward
   fwdStatus?: number
   stored?: boolean
+  /** RFC 9211 §2.6: answered by another request's forward (request coalescing). */
+  collapsed?: boolean
   detail?: string
   /** Seconds of freshness left (on hits). */
   ttl?: number
@@ -32,6 +34,7 @@ export function cacheStatusParams (outcome: CacheOutcome): string {
   if (outcome.fwd !== undefined) params.push(`fwd=${outcome.fwd}`)
   if (outcome.fwdStatus !== undefined) params.push(`fwd-status=${outcome.fwdStatus}`)
   if (outcome.stored === true) params.push('stored')
+  if (outcome.collapsed === true) params.push('collapsed')
   if (outcome.detail !== undefined) params.push(`detail=${outcome.detail}`)
   if (outcome.ttl !== undefined) params.push(`ttl=${outcome.ttl}`)
   return params.join('; ')
