@@ -457,9 +457,6 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const key = cacheKey(url)
     const state: CacheState = { key, storeKey: key, requestTime: Date.now() }
     request.cacheState = state
-    // Whatever happens to this request (answered, failed, or its client gone before the
-    // origin answered, when reply-from calls nothing back), a flight it leads ends with it.
-    reply.raw.once('close', () => { if (state.flight !== undefined && !state.flight.settled) settle(state, { kind: 'alone' }) })
     if (request.method !== 'GET' && request.method !== 'HEAD') return done()
     const hit = memoryHit(key, request.headers)
     if (hit !== undefined) {
@@ -525,9 +522,12 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       return false
     }
     if (request.method === 'HEAD') return false // a HEAD response has no body to share or store
-    // The flight is this request's from now on: if its client leaves, the close listener ends it.
+    // The flight is this request's from now on. Whatever happens to the request (answered,
+    // failed, or its client gone before the origin answered, when reply-from calls nothing
+    // back), the flight ends with it.
     const mine = flights.start(state.storeKey)
     state.flight = mine
+    reply.raw.once('close', () => { if (state.flight !== undefined && !state.flight.settled) settle(state, ALONE) })
     let leased: boolean
     try {
       leased = await store.acquireLease(state.storeKey, leaseMs)
