@@ -22,6 +22,8 @@ export interface Connection {
  * is moved aside to `<file>.corrupt-<epoch ms>` (with its -wal and -shm) and recreated.
  */
 export const CORRUPT_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB'])
+const BUSY_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED'])
+const BUSY_RETRIES = 8
 /**
  * Codes meaning this connection cannot use the file (any more): the connection is closed
  * and the file opened again, at once and then every reopenIntervalMs. SQLITE_READONLY also
@@ -54,12 +56,21 @@ export async function openConnection (path: string, ino: number | undefined, pre
   const keyv = new Keyv({ store: adapter, ...RAW_VALUES })
   keyv.on('error', noop) // errors are thrown to the caller (throwOnErrors)
   const query: Query = (sql, ...params) => adapter.query(sql, ...params)
-  try {
-    await prepareSchema(query)
-    await prepare(query)
-  } catch (error) {
-    await keyv.disconnect().catch(noop)
-    throw error
+  // Several workers opening a new file at once can meet SQLite's lock-upgrade deadlock, which
+  // answers SQLITE_BUSY at once instead of waiting: the schema steps are idempotent, so try again.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await prepareSchema(query)
+      await prepare(query)
+      break
+    } catch (error) {
+      if (BUSY_CODES.has(errorCode(error)) && attempt < BUSY_RETRIES) {
+        await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80))
+        continue
+      }
+      await keyv.disconnect().catch(noop)
+      throw error
+    }
   }
   return { keyv, query, ino: ino ?? inodeOf(path) }
 }
