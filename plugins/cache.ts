@@ -305,6 +305,12 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       serveStored(request, reply, outcome.entry, COALESCED())
       return true
     }
+    if (outcome.kind === 'failed') {
+      const detail = (outcome.error as { upstreamCode?: string }).upstreamCode ?? 'error'
+      tell(request, reply, { kind: 'error', fwd: 'miss', collapsed: true, detail })
+      reply.send(outcome.error)
+      return true
+    }
     if (outcome.kind !== 'response') return false
     const { head } = outcome
     if (head.vary !== undefined && variantKey(state.key, head.vary, request.headers, head.epoch) !== head.storeKey) return false
@@ -726,7 +732,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
       serveStored(request, reply, state.stale, { kind: 'stale', fwd: 'stale', detail: code })
       return
     }
-    if (state !== null) settle(state, { kind: 'alone' })
+    // Waiters for the same URL get this error at once rather than each waiting out the origin again.
+    if (state !== null) settle(state, { kind: 'failed', error })
     clearHeaders(reply)
     tell(request, reply, { kind: 'error', fwd: state?.stale !== undefined ? 'stale' : 'miss', detail: (error as { upstreamCode?: string }).upstreamCode ?? 'error' })
     reply.send(error)

@@ -140,6 +140,7 @@ export type FlightOutcome<Head, Entry> =
   | { kind: 'entry', entry: Entry } // a stored entry to answer from
   | { kind: 'alone' } // not shareable: each waiter goes to the origin on its own
   | { kind: 'look-again' } // stored by another process: each waiter looks up its own variant
+  | { kind: 'failed', error: Error } // the origin could not be reached: waiters get the same error, not a second wait
 
 export class Flight<Head, Entry> {
   readonly outcome: Promise<FlightOutcome<Head, Entry>>
