@@ -48,6 +48,27 @@ for (const { name, uriFor, crossProcess } of backends) {
     await store.delete('GET http://never-stored/')
   })
 
+  test(`${name} store: keys lists the stored keys that start with a prefix`, async (t: TestContext) => {
+    const uri = uriFor(tempDir(t))
+    const store = await open(t, uri, { sweepIntervalMs: 0 })
+    const stored = ['GET http://a/x', 'GET http://a/x\nvary@1\naccept: */*', 'GET http://a/xy', 'GET http://a/[*?]', 'GET https://a/x', 'GET http://b/']
+    for (const key of stored) await store.set(key, Buffer.from(key))
+    await store.set('GET http://a/gone', Buffer.from('1'))
+    await store.delete('GET http://a/gone')
+    const sorted = async (prefix: string): Promise<string[]> => (await store.keys(prefix)).sort()
+    t.assert.deepEqual(await sorted(''), [...stored].sort())
+    t.assert.deepEqual(await sorted('GET http://a/'), ['GET http://a/[*?]', 'GET http://a/x', 'GET http://a/x\nvary@1\naccept: */*', 'GET http://a/xy'])
+    t.assert.deepEqual(await sorted('GET http://a/x\n'), ['GET http://a/x\nvary@1\naccept: */*'])
+    // Glob and LIKE wildcards in a prefix are plain characters; case matters.
+    t.assert.deepEqual(await sorted('GET http://a/[*?'), ['GET http://a/[*?]'])
+    t.assert.deepEqual(await sorted('GET http://a/*'), [])
+    t.assert.deepEqual(await sorted('GET http://a/%'), [])
+    t.assert.deepEqual(await sorted('GET HTTP://A/'), [])
+    // Another instance over the same data lists the same keys.
+    const other = await open(t, uri, { sweepIntervalMs: 0 })
+    t.assert.deepEqual((await other.keys('GET http://b/')), ['GET http://b/'])
+  })
+
   test(`${name} store: long keys and many concurrent writes`, async (t: TestContext) => {
     const store = await open(t, uriFor(tempDir(t)))
     const key = `GET http://a/${'x'.repeat(6000)}`

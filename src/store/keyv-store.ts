@@ -62,6 +62,7 @@ export abstract class KeyvCacheStore implements CacheStore {
   }
 
   abstract touch (key: string): void
+  abstract keys (prefix: string): Promise<string[]>
   abstract acquireLease (key: string, ttlMs: number): Promise<boolean>
   abstract releaseLease (key: string): Promise<void>
   abstract hasLease (key: string): Promise<boolean>
