@@ -1,6 +1,9 @@
 import { test, type TestContext } from 'node:test'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
-import { testApp } from './helpers/app.ts'
+import { tempDir, testApp } from './helpers/app.ts'
 import { startOrigin, type Origin, type OriginHandler } from './helpers/origin.ts'
 
 // The /_proxy/ admin endpoints (plugins/admin.ts): routing, protection, purges, through inject().
@@ -142,7 +145,7 @@ test('DELETE /_proxy/cache ?prefix=, ?host= and ?all=1 remove exactly what they 
   const all = await app.inject({ method: 'DELETE', url: '/_proxy/cache?all=1' })
   t.assert.deepEqual(all.json(), { purged: 8, soft: false })
   t.assert.deepEqual(await cached(), [])
-  for (const query of ['', '?url=notaurl', '?url=ftp://x/', '?host=a/b', '?all=0', `?url=http://a/&host=a`, '?prefix=']) {
+  for (const query of ['', '?url=notaurl', '?url=ftp://x/', '?host=a/b', '?all=0', '?url=http://a/&host=a', '?prefix=']) {
     const res = await app.inject({ method: 'DELETE', url: `/_proxy/cache${query}` })
     t.assert.equal(res.statusCode, 400, query)
     t.assert.equal(res.json().code, 'CPX_BAD_PURGE', query)
@@ -182,4 +185,27 @@ test('admin requests are not rate-limited as proxy traffic and do not count agai
   t.assert.equal((await get(app, `/${origin.host}/a`)).status, 200)
   t.assert.equal((await get(app, `/${origin.host}/a`)).status, 200)
   t.assert.equal((await get(app, `/${origin.host}/a`)).status, 429, 'the third proxied request is over the limit')
+})
+
+test('/_proxy/ready answers 503 degraded with the reason while the store cannot be used, 200 once it can', { timeout: 30_000 }, async (t) => {
+  const origin = await countingOrigin(t, ['/a'])
+  const blocker = join(tempDir(t), 'blocker')
+  writeFileSync(blocker, 'a file where the store directory should be')
+  const app = await testApp(t, { CACHE_STORE: `sqlite://${join(blocker, 'cache.sqlite')}` })
+  const ready = await app.inject({ method: 'GET', url: '/_proxy/ready' })
+  t.assert.equal(ready.statusCode, 503)
+  t.assert.equal(ready.json().status, 'degraded')
+  t.assert.match(ready.json().reason, /cache store .* is unavailable/)
+  t.assert.equal((await app.inject({ method: 'GET', url: '/_proxy/health' })).statusCode, 200, 'alive all the same')
+  const served = await get(app, `/${origin.host}/a`)
+  t.assert.equal(served.status, 200, 'still serving, uncached')
+  t.assert.equal(served.cache, 'MISS')
+  rmSync(blocker)
+  mkdirSync(blocker)
+  let status = 0
+  for (let i = 0; i < 100 && status !== 200; i++) {
+    await sleep(100)
+    status = (await app.inject({ method: 'GET', url: '/_proxy/ready' })).statusCode
+  }
+  t.assert.equal(status, 200, 'ready once the store reopened')
 })

@@ -71,22 +71,22 @@ export class ProxyMetrics {
         storeErrorsSeen = now
       }
     })
-    new Gauge({ // eslint-disable-line no-new
-      name: `${P}store_entries`,
-      help: 'Entries in the cache store (a Vary index counts as one)',
-      aggregator: 'max',
-      registers,
-      async collect () {
-        try {
-          const stats = await sources.storeStats()
-          this.set(stats.entries)
-          storeBytes.set(stats.bytes)
-        } catch {
-          // The store is down: ready says so; the gauges keep their last values.
+    // The gauges are gathered concurrently: each reads the store's totals itself.
+    for (const [name, help, field] of [['store_entries', 'Entries in the cache store (a Vary index counts as one)', 'entries'], ['store_bytes', 'Bytes of the values in the cache store', 'bytes']] as const) {
+      new Gauge({ // eslint-disable-line no-new
+        name: `${P}${name}`,
+        help,
+        aggregator: 'max', // one shared store: every worker reports the same totals
+        registers,
+        async collect () {
+          try {
+            this.set((await sources.storeStats())[field])
+          } catch {
+            // The store is down (/_proxy/ready says so): the gauge keeps its last value.
+          }
         }
-      }
-    })
-    const storeBytes = new Gauge({ name: `${P}store_bytes`, help: 'Bytes of the values in the cache store', aggregator: 'max', registers })
+      })
+    }
     new Gauge({ name: `${P}store_max_bytes`, help: 'MAX_CACHE_BYTES, the bound on store_bytes', aggregator: 'max', registers }).set(sources.storeMaxBytes)
     new Gauge({ name: `${P}memory_tier_entries`, help: 'Entries in this worker\'s memory tier', labelNames: ['worker'], registers, collect () { this.set(worker, sources.memory.size) } }) // eslint-disable-line no-new
     new Gauge({ name: `${P}memory_tier_bytes`, help: 'Bytes in this worker\'s memory tier', labelNames: ['worker'], registers, collect () { this.set(worker, sources.memory.totalBytes) } }) // eslint-disable-line no-new
