@@ -1,10 +1,10 @@
 import { test, type TestContext } from 'node:test'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { tempDir, testApp } from './helpers/app.ts'
 import { startOrigin, type Origin, type OriginHandler } from './helpers/origin.ts'
+import { until } from './helpers/poll.ts'
 
 // The /_proxy/ admin endpoints (plugins/admin.ts): routing, protection, purges, through inject().
 
@@ -164,7 +164,7 @@ test('a soft purge marks entries stale: stale-while-revalidate still answers, th
   t.assert.equal(res.headers['x-cache'], 'HIT', 'served stale')
   t.assert.match(String(res.headers['cache-status']), /hit; fwd=stale/)
   t.assert.equal(res.body, '/s #1')
-  for (let i = 0; i < 200 && origin.hits('/s') < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  await until('the background revalidation', () => origin.hits('/s') >= 2)
   t.assert.equal(origin.hits('/s'), 2, 'one background revalidation')
   t.assert.equal(origin.requests.at(-1)?.headers['if-none-match'], '"v1"', 'conditional')
   // By header, in PURGE form.
@@ -202,10 +202,5 @@ test('/_proxy/ready answers 503 degraded with the reason while the store cannot 
   t.assert.equal(served.cache, 'MISS')
   rmSync(blocker)
   mkdirSync(blocker)
-  let status = 0
-  for (let i = 0; i < 100 && status !== 200; i++) {
-    await sleep(100)
-    status = (await app.inject({ method: 'GET', url: '/_proxy/ready' })).statusCode
-  }
-  t.assert.equal(status, 200, 'ready once the store reopened')
+  await until('ready once the store reopened', async () => (await app.inject({ method: 'GET', url: '/_proxy/ready' })).statusCode === 200, { timeoutMs: 15_000, intervalMs: 100 })
 })
