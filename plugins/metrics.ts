@@ -59,6 +59,7 @@ async function metricsPlugin (fastify: FastifyInstance, opts: { config: Config }
     storeStats: () => cache.store.stats(),
     storeMaxBytes: config.maxCacheBytes,
     storeErrors: cache.storeErrors,
+    storeSweeps: () => cache.store.sweepTotals(),
     memory: cache.memory
   })
 

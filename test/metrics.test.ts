@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { testApp } from './helpers/app.ts'
 import { startOrigin, type Origin } from './helpers/origin.ts'
 import { metricValue, parseMetrics, type Sample } from './helpers/prometheus.ts'
+import { until } from './helpers/poll.ts'
 
 // GET /_proxy/metrics (plugins/metrics.ts) after known traffic, in one process (memory:// store).
 // The same counts across two PM2 workers: test/admin-pm2.test.ts.
@@ -108,4 +109,22 @@ test('revalidations by status, coalesced requests, upstream errors and refusals 
   t.assert.equal(metricValue(samples, 'caching_proxy_refusals_total', { rule: 'upstream-deny-list' }), 2)
   t.assert.equal(metricValue(samples, 'caching_proxy_refusals_total', { rule: 'admin' }), 1)
   t.assert.equal(metricValue(samples, 'caching_proxy_requests_total'), 3 + 5 + 1, 'refused requests have no cache outcome')
+})
+
+test('store evictions by the LRU bound are counted', { timeout: 30_000 }, async (t) => {
+  const paths = ['/e/1', '/e/2', '/e/3', '/e/4', '/e/5']
+  const server = await origin(t, Object.fromEntries(paths.map((path) => [path, (_req, res) => {
+    res.setHeader('cache-control', 'public, max-age=300')
+    res.end(Buffer.alloc(1000, path.charCodeAt(3)))
+  }])))
+  // Room for two entries (1000 bytes of body and some metadata each) in the store.
+  const app = await testApp(t, { MAX_CACHE_BYTES: '2600' })
+  for (const path of paths) t.assert.equal((await app.inject({ method: 'GET', url: `/${server.host}${path}` })).statusCode, 200)
+  const samples = await until('three evictions counted', async () => {
+    const scraped = await scrape(app)
+    return metricValue(scraped, 'caching_proxy_store_evictions_total', { reason: 'lru' }) >= 3 ? scraped : undefined
+  })
+  t.assert.equal(metricValue(samples, 'caching_proxy_store_evictions_total', { reason: 'lru' }), 3)
+  t.assert.equal(metricValue(samples, 'caching_proxy_store_entries'), 2)
+  t.assert.equal(metricValue(samples, 'caching_proxy_store_bytes') <= 2600, true)
 })

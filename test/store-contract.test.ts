@@ -105,6 +105,7 @@ for (const { name, uriFor, crossProcess } of backends) {
     await store.set('k10', KB(10))
     const result = await store.sweep() // starts before the automatic sweep that set() queued
     t.assert.deepEqual(result, { expired: 0, evicted: 1 })
+    t.assert.deepEqual(store.sweepTotals(), { expired: 0, evicted: 1 })
     t.assert.deepEqual(await store.stats(), { entries: 10, bytes: 10_000 })
     t.assert.equal(await store.get('k3'), undefined, 'the least recently used entry is gone')
 
@@ -159,6 +160,7 @@ for (const { name, uriFor, crossProcess } of backends) {
     t.assert.deepEqual(await store.sweep(), { expired: 1, evicted: 0 })
     t.assert.deepEqual(await present(store, ['soon', 'later', 'kept', 'renewed']), ['kept', 'renewed'])
     t.assert.deepEqual(await store.stats(), { entries: 2, bytes: 2 })
+    t.assert.deepEqual(store.sweepTotals(), { expired: 4, evicted: 0 }, 'what the sweeps deleted, added up')
   })
 
   test(`${name} store: the sweep timer deletes expired entries`, async (t: TestContext) => {
@@ -167,6 +169,7 @@ for (const { name, uriFor, crossProcess } of backends) {
     await store.set('kept', Buffer.from('k'))
     t.assert.ok(await eventually(async () => (await store.stats()).entries === 1), 'swept without a sweep() call')
     t.assert.equal(await store.get('gone'), undefined)
+    t.assert.deepEqual(store.sweepTotals(), { expired: 1, evicted: 0 }, 'the timer\'s sweeps count too')
   })
 
   test(`${name} store: a lease has one holder until released or expired`, async (t: TestContext) => {

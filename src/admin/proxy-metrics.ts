@@ -18,6 +18,8 @@ export interface MetricSources {
   storeStats (): Promise<{ entries: number, bytes: number }>
   storeMaxBytes: number
   storeErrors (): number
+  /** What this worker's sweeps of the store deleted since it opened. */
+  storeSweeps (): { expired: number, evicted: number }
   memory: { size: number, totalBytes: number, takeEvictions (): number }
 }
 
@@ -87,6 +89,19 @@ export class ProxyMetrics {
         }
       })
     }
+    const swept = { expired: 0, evicted: 0 }
+    new Counter({ // eslint-disable-line no-new
+      name: `${P}store_evictions_total`,
+      help: 'Entries the store\'s sweeps deleted: reason lru (over MAX_CACHE_BYTES) or expired (past their useful life)',
+      labelNames: ['reason'],
+      registers,
+      collect () {
+        const now = sources.storeSweeps()
+        this.inc({ reason: 'lru' }, now.evicted - swept.evicted)
+        this.inc({ reason: 'expired' }, now.expired - swept.expired)
+        Object.assign(swept, now)
+      }
+    })
     new Gauge({ name: `${P}store_max_bytes`, help: 'MAX_CACHE_BYTES, the bound on store_bytes', aggregator: 'max', registers }).set(sources.storeMaxBytes)
     new Gauge({ name: `${P}memory_tier_entries`, help: 'Entries in this worker\'s memory tier', labelNames: ['worker'], registers, collect () { this.set(worker, sources.memory.size) } }) // eslint-disable-line no-new
     new Gauge({ name: `${P}memory_tier_bytes`, help: 'Bytes in this worker\'s memory tier', labelNames: ['worker'], registers, collect () { this.set(worker, sources.memory.totalBytes) } }) // eslint-disable-line no-new

@@ -30,6 +30,8 @@ export interface EntryStore {
   stats (): Promise<StoreStats>
   /** Deletes the entries past their expiresAt, then evicts the least recently used until bytes <= maxBytes. */
   sweep (): Promise<SweepResult>
+  /** What this instance's sweeps (timer, automatic or called) deleted since it opened (metrics). */
+  sweepTotals (): SweepResult
   /** Stops the timers, flushes pending access times, releases this instance's leases. */
   close (): Promise<void>
 }
