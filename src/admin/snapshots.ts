@@ -46,11 +46,12 @@ export class SnapshotDirectory {
     const found: unknown[] = []
     for (const name of names) {
       const path = join(this.dir, name)
-      if (path === this.own || !name.endsWith('.json')) continue
+      if (path === this.own) continue
       try {
         const age = now - (await stat(path)).mtimeMs
+        // Snapshots of workers long gone, and temporary files a killed writer left.
         if (age > FORGET_MS) await unlink(path)
-        if (age > LIVE_MS) continue
+        if (age > LIVE_MS || !name.endsWith('.json')) continue
         found.push(JSON.parse(await readFile(path, 'utf8')))
       } catch {
         // Renamed over or deleted meanwhile, or unreadable: that worker is left out of this scrape.
