@@ -6,7 +6,7 @@ import { metricValue, parseMetrics, type Sample } from './helpers/prometheus.ts'
 import { until } from './helpers/poll.ts'
 
 // GET /_proxy/metrics (plugins/metrics.ts) after known traffic, in one process (memory:// store).
-// The same counts across two PM2 workers: test/admin-pm2.test.ts.
+// The same counts across two PM2 workers: test/pm2-admin.test.ts.
 
 async function scrape (app: FastifyInstance): Promise<Sample[]> {
   const res = await app.inject({ method: 'GET', url: '/_proxy/metrics' })
