@@ -58,8 +58,8 @@ async function adminPlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
 
   /** Purges and answers `{ purged, soft }` once every worker will miss (or revalidate) the entries. */
-  async function answerPurge (request: FastifyRequest, reply: FastifyReply, target: PurgeTarget): Promise<FastifyReply> {
-    const soft = softRequested(request.query as Record<string, unknown>, request.headers)
+  async function answerPurge (request: FastifyRequest, reply: FastifyReply, target: PurgeTarget, query: Record<string, unknown>): Promise<FastifyReply> {
+    const soft = softRequested(query, request.headers)
     let purged: number
     try {
       purged = soft ? await softPurge(context, target) : await purge(context, target)
@@ -98,7 +98,7 @@ async function adminPlugin (fastify: FastifyInstance, opts: { config: Config }):
       if (error instanceof PurgeRequestError) throw new BadPurge(error.message)
       throw error
     }
-    return await answerPurge(request, reply, target)
+    return await answerPurge(request, reply, target, request.query as Record<string, unknown>)
   })
   for (const url of [`${ADMIN_PREFIX}*`, ADMIN_PREFIX.slice(0, -1)]) {
     fastify.route({
@@ -116,7 +116,8 @@ async function adminPlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (request.method !== 'PURGE' || request.upstream === null) return done()
     protect(request, reply, (error) => {
       if (error !== undefined) return done(error)
-      answerPurge(request, reply, urlTarget(request.upstream as URL)).catch((error: Error) => reply.send(error))
+      // The query is the purged URL's own: soft purge is asked for by header here.
+      answerPurge(request, reply, urlTarget(request.upstream as URL), {}).catch((error: Error) => reply.send(error))
     })
   })
 }

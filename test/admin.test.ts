@@ -171,6 +171,8 @@ test('a soft purge marks entries stale: stale-while-revalidate still answers, th
   await get(app, `/${origin.host}/h`)
   const header = await app.inject({ method: 'PURGE', url: `/${origin.host}/h`, headers: { 'soft-purge': '1' } })
   t.assert.deepEqual(header.json(), { purged: 1, soft: true })
+  // A PURGE's query belongs to the URL it purges: `?soft=1` there is not the soft flag.
+  t.assert.deepEqual((await app.inject({ method: 'PURGE', url: `/${origin.host}/h?soft=1` })).json(), { purged: 0, soft: false })
   t.assert.match(String((await app.inject({ method: 'GET', url: `/${origin.host}/h` })).headers['cache-status']), /fwd=stale/)
 })
 
