@@ -4,7 +4,7 @@ import createError from '@fastify/error'
 import type { Config } from '../config/index.ts'
 import { METHODS } from './proxy.ts'
 import { adminGuard } from '../src/admin/admin-guard.ts'
-import { purge, softPurge, type PurgeContext } from '../src/admin/purge.ts'
+import { forgetPurged, purge, softPurge, type PurgeContext } from '../src/admin/purge.ts'
 import { purgeTarget, PurgeRequestError, softRequested, urlTarget, type PurgeTarget } from '../src/admin/purge-target.ts'
 import { targetList } from '../src/cache/targeted-cache-control.ts'
 import { cidrList } from '../src/upstream/address-ranges.ts'
@@ -49,6 +49,9 @@ async function adminPlugin (fastify: FastifyInstance, opts: { config: Config }):
       staleOnErrorSeconds: config.staleOnErrorSeconds
     }
   }
+
+  // Purges by other workers: their prefixes reach what only this worker's memory tier holds.
+  cache.store.onRemoteChange((key) => { forgetPurged(context, key) })
 
   function protect (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
     const refused = guard(request.socket.remoteAddress, request.headers.authorization)

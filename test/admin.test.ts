@@ -2,7 +2,9 @@ import { test, type TestContext } from 'node:test'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { tempDir, testApp } from './helpers/app.ts'
+import KeyvSqlite from '@keyv/sqlite'
+import { buildApp } from '../src/app.ts'
+import { tempDir, testApp, testConfig } from './helpers/app.ts'
 import { startOrigin, type Origin, type OriginHandler } from './helpers/origin.ts'
 import { until } from './helpers/poll.ts'
 
@@ -205,4 +207,34 @@ test('/_proxy/ready answers 503 degraded with the reason while the store cannot 
   rmSync(blocker)
   mkdirSync(blocker)
   await until('ready once the store reopened', async () => (await app.inject({ method: 'GET', url: '/_proxy/ready' })).statusCode === 200, { timeoutMs: 15_000, intervalMs: 100 })
+})
+
+test('a purge reaches what another worker holds only in its memory tier (the store lost it without telling)', { timeout: 30_000 }, async (t) => {
+  const origin = await countingOrigin(t, ['/p/1', '/p/2', '/u'])
+  const file = join(tempDir(t), 'cache.sqlite')
+  // Two apps on one SQLite file: two workers, each with its own memory tier.
+  const env = { CACHE_STORE: `sqlite://${file}` }
+  const a = await buildApp(testConfig(env))
+  t.after(() => a.close())
+  const b = await buildApp(testConfig(env))
+  t.after(() => b.close())
+  const paths = ['/p/1', '/p/2', '/u']
+  for (const path of paths) {
+    t.assert.equal((await get(b, `/${origin.host}${path}`)).cache, 'MISS')
+    t.assert.equal((await get(b, `/${origin.host}${path}`)).cache, 'HIT')
+  }
+  // The rows go as an LRU sweep deletes them: no change is logged, b keeps its copies in memory.
+  const raw = new KeyvSqlite({ uri: `sqlite://${file}`, table: 'entries' })
+  t.after(() => raw.disconnect())
+  await raw.query('DELETE FROM entries')
+  t.assert.equal((await get(b, `/${origin.host}/p/1`)).cache, 'HIT', 'served from b\'s memory')
+  const prefix = await a.inject({ method: 'DELETE', url: `/_proxy/cache?prefix=${encodeURIComponent(`http://${origin.host}/p/`)}` })
+  t.assert.deepEqual(prefix.json(), { purged: 0, soft: false }, 'nothing in the store, nothing in a\'s memory')
+  const url = await a.inject({ method: 'PURGE', url: `/${origin.host}/u` })
+  t.assert.deepEqual(url.json(), { purged: 0, soft: false })
+  for (const path of paths) {
+    const again = await get(b, `/${origin.host}${path}`)
+    t.assert.equal(again.cache, 'MISS', `${path}: b dropped its copy before answering`)
+    t.assert.equal(again.body, `${path} #2`)
+  }
 })

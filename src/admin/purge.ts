@@ -18,6 +18,30 @@ export interface PurgeContext {
 /** Writes to the store run this many at a time. */
 const PARALLEL = 16
 
+/**
+ * The change-log key that tells the other workers to drop every memory-tier key starting
+ * with what follows (cache keys start with a method, so it is never one). Deleting it from
+ * the store logs it like any delete; `forgetPurged` is the receiving end.
+ */
+export const PURGE_MARKER = 'purge-prefix\n'
+
+/**
+ * A purge reaches entries another worker holds only in memory (the store evicted them, or
+ * a write failed): the other workers drop the exact keys and their keys under each prefix too.
+ */
+async function broadcast (context: PurgeContext, target: PurgeTarget, done: string[]): Promise<void> {
+  // An exact key not found here may still be in another worker's memory: its delete is logged all the same.
+  for (const key of target.keys) if (!done.includes(key)) await context.store.delete(key)
+  for (const prefix of target.prefixes) await context.store.delete(PURGE_MARKER + prefix)
+}
+
+/** Called with each key another worker changed: a purge marker drops this worker's keys under its prefix. */
+export function forgetPurged (context: Pick<PurgeContext, 'forget' | 'memoryKeys'>, changed: string): void {
+  if (!changed.startsWith(PURGE_MARKER)) return
+  const prefix = changed.slice(PURGE_MARKER.length)
+  for (const key of [...context.memoryKeys()]) if (key.startsWith(prefix)) context.forget(key)
+}
+
 /** The stored keys a target names (the store's, then this worker's memory-only ones). */
 async function keysOf (context: PurgeContext, target: PurgeTarget): Promise<string[]> {
   const found = new Set<string>()
@@ -36,8 +60,8 @@ async function inBatches (keys: string[], fn: (key: string) => Promise<void>): P
 
 /**
  * Removes the entries a target names (every Vary variant too) from the store and from this
- * worker's memory tier; each delete is logged for the other workers, which drop their
- * copies before answering from memory again (src/store/sqlite/changes.ts). Resolves, once
+ * worker's memory tier; each delete, and each prefix (broadcast), is logged for the other
+ * workers, which drop their copies before answering from memory again (src/store/sqlite/changes.ts). Resolves, once
  * all of it is done, with how many stored responses went; rejects when the store fails.
  */
 export async function purge (context: PurgeContext, target: PurgeTarget): Promise<number> {
@@ -47,6 +71,7 @@ export async function purge (context: PurgeContext, target: PurgeTarget): Promis
     await context.store.delete(key)
     context.forget(key) // a read that began before the delete must not have refilled the memory tier
   })
+  await broadcast(context, target, keys)
   return responsesAmong(keys)
 }
 
@@ -75,5 +100,6 @@ export async function softPurge (context: PurgeContext, target: PurgeTarget): Pr
     await context.store.set(key, encodeEntry(softened.entry), { expiresAt: softened.expiresAt })
     context.forget(key)
   })
+  await broadcast(context, target, keys)
   return stale
 }
