@@ -1,5 +1,5 @@
 import http, { type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import { startOrigin } from './helpers/origin.ts'
 import { testApp } from './helpers/app.ts'
@@ -82,6 +82,20 @@ test('a browser in path-prefix mode gets no 103 (its Link would name the origin,
   t.assert.deepEqual(browser.interim, [])
   t.assert.equal(browser.status, 200)
   t.assert.equal(browser.body, 'final')
+})
+
+test('an HTTP/1.0 client gets no 1xx (RFC 9110 §15.2), only the final response', { timeout: 20_000 }, async (t) => {
+  const { port, origin } = await proxyWithOrigin(t)
+  const socket = net.connect(port, '127.0.0.1')
+  t.after(() => socket.destroy())
+  socket.setTimeout(5000, () => socket.destroy(new Error('timeout')))
+  socket.write(`GET /${origin.host}/hints HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n`)
+  let raw = ''
+  for await (const chunk of socket) raw += String(chunk)
+  t.assert.match(raw, /^HTTP\/1\.[01] 200 /)
+  t.assert.doesNotMatch(raw, /\b103\b/)
+  t.assert.match(raw, /final$/)
+  t.assert.equal(origin.hits('/hints'), 1)
 })
 
 test('a 103 carries only end-to-end, valid fields', (t) => {

@@ -47,6 +47,8 @@ export function earlyHintsFields (headers: Record<string, string | string[] | un
 /** Writes one interim response to the client, if it is still waiting for its response head. */
 export function forwardInterim (target: ServerResponse, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
   if (target.headersSent || target.writableEnded || target.destroyed) return
+  // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client.
+  if (target.req.httpVersionMajor === 1 && target.req.httpVersionMinor === 0) return
   try {
     if (statusCode === 102) target.writeProcessing()
     else if (statusCode === 103) {
