@@ -36,6 +36,12 @@ async function proxyWithOrigin (t: Parameters<typeof testApp>[0]): Promise<{ por
       res.writeHead(200, { 'cache-control': 'max-age=600', 'content-type': 'text/plain' })
       res.end('final')
     },
+    '/unsendable': (_req, res) => {
+      // A 103 without Link and an unassigned 1xx, written raw: Node has no API that sends either.
+      res.socket?.write('HTTP/1.1 103 Early Hints\r\nx-hint: no-link\r\n\r\nHTTP/1.1 104 Whatever\r\nx-hint: 104\r\n\r\n')
+      res.writeHead(200, { 'cache-control': 'max-age=600' })
+      res.end('unsendable')
+    },
     '/processing': (_req, res) => {
       res.writeProcessing()
       res.writeHead(200, { 'cache-control': 'max-age=600' })
@@ -74,6 +80,15 @@ test('102 Processing from the origin reaches the client; the final response is c
   const second = await get(port, `/${origin.host}/processing`)
   t.assert.deepEqual([second.interim.length, second.headers['x-cache'], second.body], [0, 'HIT', 'done'])
   t.assert.equal(origin.hits('/processing'), 1)
+})
+
+test('a 103 without Link and other 1xx codes are dropped: Node cannot send them; the final response still comes', { timeout: 20_000 }, async (t) => {
+  const { port, origin } = await proxyWithOrigin(t)
+  const res = await get(port, `/${origin.host}/unsendable`)
+  t.assert.deepEqual(res.interim, [])
+  t.assert.deepEqual([res.status, res.body, res.headers['x-hint']], [200, 'unsendable', undefined])
+  t.assert.equal((await get(port, `/${origin.host}/unsendable`)).headers['x-cache'], 'HIT')
+  t.assert.equal(origin.hits('/unsendable'), 1)
 })
 
 test('a browser in path-prefix mode gets no 103 (its Link would name the origin, not the proxy path)', { timeout: 20_000 }, async (t) => {
