@@ -19,12 +19,12 @@ test(`${N} concurrent misses: one goes upstream, the others are answered from it
   const mine = engine.onResponse(requests[0], { statusCode: 200, headers: HEADERS, stream: origin }, upstreamHeaders(HEADERS)) as Answer
   origin.write('hello ')
   const waiters = await Promise.all(answers.slice(1))
-  t.assert.ok(waiters.every((answer) => answer?.outcome.collapsed === true), 'every waiter collapsed into the leader, before the body ended')
-  t.assert.ok(waiters.every((answer) => answer?.headers?.['x-cache'] === 'HIT'))
+  t.assert.equal(waiters.every((answer) => answer?.outcome.collapsed === true), true, 'every waiter collapsed into the leader, before the body ended')
+  t.assert.equal(waiters.every((answer) => answer?.headers?.['x-cache'] === 'HIT'), true)
   origin.end('world')
   const bodies = await bounded(Promise.all([mine, ...waiters].map((answer) => bodyOf(answer!))))
   t.assert.deepEqual(bodies, Array(N).fill('hello world'))
-  t.assert.ok(engine.fast(ask(engine, URL_A)) !== undefined, 'and it was stored once for everyone after')
+  t.assert.notEqual(engine.fast(ask(engine, URL_A)), undefined, 'and it was stored once for everyone after')
 })
 
 test('when the leader cannot reach the origin, its waiters get the same error at once', { timeout: 10_000 }, async (t) => {
