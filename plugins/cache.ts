@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { cacheKey } from '../src/cache/cache-key.ts'
 import type { CacheOutcome } from '../src/cache/outcome.ts'
-import { createEngine, upstreamHeaders, type Answer, type CacheState, type Engine, type EngineRequest, type UpstreamHeaders, type UpstreamResponse } from '../src/engine/index.ts'
+import { createEngine, upstreamHeaders, type Answer, type CacheState, type Engine, type EngineRequest, type EngineSettings, type UpstreamHeaders, type UpstreamResponse } from '../src/engine/index.ts'
 import { openStore, type CacheStore } from '../src/store/index.ts'
 
 export type { UpstreamResponse } from '../src/engine/index.ts'
@@ -70,11 +70,8 @@ function engineRequest (request: FastifyRequest, state: CacheState): EngineReque
   return { method: request.method, headers: request.headers, upstream: request.upstream as URL, state }
 }
 
-/** The cache as Fastify hooks and decorators: the engine (src/engine/) does the work. */
-async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
-  const { config } = opts
-  const store = await openStore(config.cacheStore, { maxBytes: config.maxCacheBytes, log: fastify.log })
-  const engine = createEngine({
+function engineSettings (config: Config): EngineSettings {
+  return {
     freshness: {
       heuristicMaxSeconds: config.heuristicMaxSeconds,
       staleWhileRevalidateSeconds: config.staleWhileRevalidateSeconds,
@@ -87,7 +84,14 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     memoryCacheBytes: config.memoryCacheBytes,
     hitForPassSeconds: config.hitForPassSeconds,
     upstreamTimeoutMs: config.upstreamTimeoutMs
-  }, { store, upstream: fastify.upstreamAgent, log: fastify.log })
+  }
+}
+
+/** The cache as Fastify hooks and decorators: the engine (src/engine/) does the work. */
+async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
+  const { config } = opts
+  const store = await openStore(config.cacheStore, { maxBytes: config.maxCacheBytes, log: fastify.log })
+  const engine = createEngine(engineSettings(config), { store, upstream: fastify.upstreamAgent, log: fastify.log })
 
   fastify.decorateRequest('cacheState', null)
   fastify.decorateRequest('cacheOutcome', null)
