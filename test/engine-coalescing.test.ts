@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import { PassThrough } from 'node:stream'
 import { upstreamHeaders, type Answer } from '../src/engine/index.ts'
 import { ask, bodyOf, bounded, engineForTest } from './helpers/engine.ts'
+import { until } from './helpers/poll.ts'
 
 const URL_A = 'http://origin.test/a'
 const HEADERS = { 'cache-control': 'max-age=60', 'content-length': '11' }
@@ -62,8 +63,10 @@ test('across processes: the second one waits for the lease holder\'s entry inste
   const leader = ask(first, URL_A)
   t.assert.equal(await bounded(first.lookupOrJoin(leader, () => {})), undefined)
   t.assert.equal(leader.state.lease, true, 'the leader holds the lease')
-  const other = bounded(second.lookupOrJoin(ask(second, URL_A), () => {}))
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  const otherRequest = ask(second, URL_A)
+  const other = bounded(second.lookupOrJoin(otherRequest, () => {}))
+  // While it waits for the other process, it leads the flight its own worker's requests would join.
+  await until('the second process waits', () => otherRequest.state.flight !== undefined, { timeoutMs: 3000 })
   const origin = new PassThrough()
   const answer = first.onResponse(leader, { statusCode: 200, headers: HEADERS, stream: origin }, upstreamHeaders(HEADERS)) as Answer
   origin.end('hello world')

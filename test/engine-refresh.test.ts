@@ -3,6 +3,7 @@ import { cacheKey } from '../src/cache/cache-key.ts'
 import { decodeEntry, type StoredHeaders } from '../src/cache/entry.ts'
 import type { Engine } from '../src/engine/index.ts'
 import { startOrigin, type OriginHandler } from './helpers/origin.ts'
+import { until } from './helpers/poll.ts'
 import { ask, bodyOf, bounded, engineForTest } from './helpers/engine.ts'
 
 const STALE_HEADERS = { 'cache-control': 'max-age=1, stale-while-revalidate=60', etag: '"v1"', 'content-length': '3' }
@@ -25,14 +26,6 @@ async function storedBody (engine: Engine, url: string): Promise<string | undefi
   return raw === undefined ? undefined : decodeEntry(raw).body.toString()
 }
 
-async function eventually (check: () => Promise<boolean>, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
 test('stale-while-revalidate answers the stale entry and refreshes it through the one writer', { timeout: 10_000 }, async (t) => {
   const { engine, url, hits, ifNoneMatch } = await staleEntry(t, (_req, res) => {
     res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"v2"', 'content-length': '3' })
@@ -43,7 +36,7 @@ test('stale-while-revalidate answers the stale entry and refreshes it through th
   t.assert.equal(answer?.outcome.kind, 'stale')
   t.assert.match(String(answer?.headers?.['cache-status']), /hit; fwd=stale/)
   t.assert.equal(await bodyOf(answer!), 'old', 'the client does not wait for the refresh')
-  await eventually(async () => (await storedBody(engine, url)) === 'new')
+  await until('the refreshed entry stored', async () => (await storedBody(engine, url)) === 'new', { timeoutMs: 5000 })
   t.assert.equal(hits(), 1)
   t.assert.equal(ifNoneMatch(), '"v1"', 'the refresh is conditional')
   t.assert.equal(save.mock.callCount(), 1, 'stored by the same writer as a client miss')

@@ -19,7 +19,7 @@ async function miss (engine: Engine, headers: IncomingHttpHeaders, parts: string
   } catch (err) {
     failed = (err as Error).message
   }
-  await new Promise((resolve) => setTimeout(resolve, 20)) // the store write, when there is one
+  // A client gets a body's end only once the store confirmed its write: nothing to wait for here.
   const raw = await engine.store.get(request.state.storeKey)
   return { request, detail: answer.outcome.detail, text, failed, stored: raw === undefined ? undefined : decodeEntry(raw).body.toString() }
 }
