@@ -4,6 +4,7 @@ import { HitForPass } from '../cache/hit-for-pass.ts'
 import { targetList } from '../cache/targeted-cache-control.ts'
 import type { CacheStore } from '../store/index.ts'
 import type { MemoryTier } from '../store/memory-tier.ts'
+import type { Asking } from './answer.ts'
 import { Coalescing } from './coalescing.ts'
 import { Lookup } from './lookup.ts'
 import { Refresher } from './refresh.ts'
@@ -92,7 +93,7 @@ export class Engine {
     return this.after.onResponse(request, res, headers)
   }
 
-  onError (request: EngineRequest | { method: string, headers: IncomingHttpHeaders }, state: CacheState | null, error: Error): Answer {
+  onError (request: Asking, state: CacheState | null, error: Error): Answer {
     return this.after.onError(request, state, error)
   }
 
