@@ -123,7 +123,10 @@ export class ResponsePath {
   private stored (request: EngineRequest, status: number, headers: StoredHeaders, policy: StoredHeaders, stream: Readable): Answer | Promise<Answer> {
     const { state, upstream } = request
     const { coalescing } = this.parts
-    const outcome: CacheOutcome = { ...this.forward(state), fwdStatus: status, stored: true }
+    // RFC 9211 §2.7: `stored` goes out with the headers, so only when storing is decided by then: a
+    // declared length within MAX_ENTRY_BYTES (refusal), and the write confirmed before the last byte
+    // (BodyBroadcast). A chunked body may still outgrow the limit or be cut short: not said.
+    const outcome: CacheOutcome = { ...this.forward(state), fwdStatus: status, ...(headers['content-length'] === undefined ? {} : { stored: true }) }
     this.parts.passes.delete(state.key)
     const pending = this.parts.writer.begin({
       key: state.key, epoch: state.epoch, url: upstream.href, status, headers, policy, requestHeaders: request.headers, requestTime: state.requestTime, responseTime: Date.now()
