@@ -137,3 +137,36 @@ test('a 206 without one satisfied range of known length, or with the wrong numbe
   const unknown = await app.inject({ url: `/${origin.host}/unknown-length`, headers: { range: 'bytes=0-9' } })
   t.assert.equal(unknown.headers['cache-status'], 'caching-proxy; fwd=miss; fwd-status=206; detail=partial')
 })
+
+test('a URL in hit-for-pass (too large to store) has its ranges fetched as they are; no part ends the pass', T, async (t) => {
+  const large = Buffer.alloc(1000, 'z')
+  const origin = await startOrigin({
+    '/large': (req, res) => {
+      const match = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''))
+      if (match === null) {
+        res.writeHead(200, { 'cache-control': 'max-age=100', 'content-length': String(large.length) })
+        res.end(large)
+        return
+      }
+      const [start, end] = [Number(match[1]), Number(match[2])]
+      res.writeHead(206, { 'cache-control': 'max-age=100', 'content-range': `bytes ${start}-${end}/${large.length}`, 'content-length': String(end - start + 1) })
+      res.end(large.subarray(start, end + 1))
+    }
+  })
+  t.after(() => origin.close())
+  const app = await testApp(t, { MAX_ENTRY_BYTES: '100' })
+  const url = `/${origin.host}/large`
+  const first = await app.inject({ url, headers: { range: 'bytes=0-3' } })
+  t.assert.equal(first.statusCode, 206)
+  t.assert.equal(first.body, 'zzzz')
+  t.assert.equal(origin.requests[0].headers.range, undefined, 'the whole response was asked for on the miss')
+  for (let i = 1; i <= 3; i++) {
+    const seek = await app.inject({ url, headers: { range: 'bytes=10-19' } })
+    t.assert.equal(seek.statusCode, 206)
+    t.assert.equal(seek.body, 'z'.repeat(10))
+    t.assert.equal(seek.headers['content-range'], 'bytes 10-19/1000')
+    t.assert.equal(seek.headers['cache-status'], 'caching-proxy; fwd=bypass; fwd-status=206; detail=partial')
+    t.assert.equal(origin.requests[i].headers.range, 'bytes=10-19', 'the range went to the origin as it is')
+  }
+  t.assert.equal(origin.hits('/large'), 4)
+})

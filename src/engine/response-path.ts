@@ -60,6 +60,9 @@ export class ResponsePath {
     const policy = policyHeaders(headers, this.parts.targets)
     const reason = this.parts.writer.refusal(request, status, headers, policy, res.headers.connection)
     if (reason !== undefined) return this.notStored(request, status, headers, res.stream, reason)
+    // A URL in hit-for-pass (too large, say) has its ranges fetched as they are: a part of it
+    // neither ends the pass nor takes store space it could not be answered from meanwhile.
+    if (status === 206 && state.pass === true) return this.notStored(request, status, headers, res.stream, 'partial')
     return this.stored(request, status, headers, policy, res.stream)
   }
 
