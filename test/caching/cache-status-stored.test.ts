@@ -1,6 +1,6 @@
 import { test } from 'node:test'
-import { startOrigin } from './helpers/origin.ts'
-import { testApp } from './helpers/app.ts'
+import { startOrigin } from '../helpers/origin.ts'
+import { testApp } from '../helpers/app.ts'
 
 // RFC 9211 §2.7: `stored` says the response was stored. It goes out with the response headers,
 // so it is said only when storing is decided by then: a declared Content-Length within

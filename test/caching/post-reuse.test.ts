@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { startOrigin } from './helpers/origin.ts'
-import { testApp } from './helpers/app.ts'
+import { startOrigin } from '../helpers/origin.ts'
+import { testApp } from '../helpers/app.ts'
 
 // RFC 9110 §9.3.3, RFC 9111 §4: a POST response with explicit freshness and a Content-Location
 // equal to the request's URL may answer later GETs of that URL; any other POST response only

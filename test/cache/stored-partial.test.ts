@@ -1,6 +1,6 @@
 import { test } from 'node:test'
-import { notStorableReason } from '../src/cache/cache-policy.ts'
-import { evaluateStoredPartial, parseContentRange } from '../src/http/range.ts'
+import { notStorableReason } from '../../src/cache/cache-policy.ts'
+import { evaluateStoredPartial, parseContentRange } from '../../src/http/range.ts'
 
 const GET = { method: 'GET', headers: {} }
 const opts = { cacheSetCookie: false }

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { startOrigin } from './helpers/origin.ts'
-import { testApp } from './helpers/app.ts'
+import { startOrigin } from '../helpers/origin.ts'
+import { testApp } from '../helpers/app.ts'
 
 // RFC 9111 §3.3-3.4: a 206 from the origin is stored; later ranges inside it are answered from
 // it; anything else (a range outside it, no range, HEAD, a conditional request) goes to the origin;
