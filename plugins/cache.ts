@@ -112,7 +112,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   }
   // A lease outlives any upstream request it covers; a dead holder's lease expires with it.
   const leaseMs = Math.min(config.upstreamTimeoutMs + 1000, 60_000)
-  const store = await openStore(config.cacheStore, { maxBytes: config.maxCacheBytes, log: fastify.log })
+  const store = await openStore(config.cacheStore, { maxBytes: config.maxCacheBytes, commandTimeoutMs: config.redisTimeoutMs, log: fastify.log })
   const memory = new MemoryTier<Cached>(config.memoryCacheBytes)
   const flights = new Flights<SharedHead, Cached>()
   const refreshing = new Set<string>()

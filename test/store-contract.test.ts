@@ -1,4 +1,4 @@
-import { test, type TestContext } from 'node:test'
+import { after, before, beforeEach, test, type TestContext } from 'node:test'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { basename, join } from 'node:path'
@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { openStore } from '../src/store/index.ts'
 import { tempDir } from './helpers/app.ts'
 import { KB, openForTest as open, present, range } from './helpers/store.ts'
+import { noRedis, redisCommand, startRedis, type RedisServer } from './helpers/redis.ts'
 
 // The store contract (src/store/contract.ts): one suite that every backend passes. Opening
 // the same URI twice gives two store instances over the same data, as two worker processes
@@ -23,6 +24,17 @@ const backends: Backend[] = [
   { name: 'memory', uriFor: (dir) => `memory://${basename(dir)}`, crossProcess: false },
   { name: 'sqlite', uriFor: (dir) => `sqlite://${join(dir, 'nested', 'cache.sqlite')}`, crossProcess: true }
 ]
+
+// Redis: one redis-server for the file, emptied before each test (FLUSHALL).
+let redis: RedisServer | undefined
+if (noRedis === false) {
+  backends.push({ name: 'redis', uriFor: () => (redis as RedisServer).url, crossProcess: true })
+  before(async () => { redis = await startRedis(() => {}) })
+  after(async () => { await redis?.kill() })
+  beforeEach(async () => { if (redis !== undefined) await redisCommand(redis.port, 'FLUSHALL') })
+} else {
+  test('redis store: the contract suite', { skip: noRedis }, () => {})
+}
 
 /** Polls `check` for up to `ms`; returns its last answer. */
 async function eventually (check: () => Promise<boolean>, ms = 3000): Promise<boolean> {

@@ -1,0 +1,92 @@
+import { createClient, RESP_TYPES, type RedisClientType } from '@redis/client'
+import type { StoreLogger } from '../contract.ts'
+
+/** Reconnect delays: 50 ms doubling up to 2 s, with jitter so that nodes do not reconnect in step. */
+export function backoff (retries: number): number {
+  const base = Math.min(50 * 2 ** Math.min(retries, 10), 2000)
+  return Math.round(base / 2 + Math.random() * base / 2)
+}
+
+/** An outage is logged at most this often. */
+const LOG_INTERVAL_MS = 60_000
+
+/** Bytes stay Buffers (entries are binary); other replies are as node-redis decodes them. */
+const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const
+
+export type Client = RedisClientType
+export type Reply = Buffer | number | null | Reply[]
+
+/**
+ * One connection to Redis, used through @redis/client directly: keyv's @keyv/redis can set
+ * and get a value, but an entry must change together with its size, LRU rank and expiry
+ * (one Lua script, scripts.ts), and leases, CLIENT LIST and pub/sub are beyond keyv's API.
+ * Every command is bounded by `timeoutMs` and rejected at once while disconnected (no offline
+ * queue: a request must never wait for Redis to come back); the client reconnects with backoff.
+ */
+export class Connection {
+  readonly client: Client
+  /** CLIENT ID of the current connection: leases name it so that a dead holder can be seen. */
+  clientId = 0
+  private lastLog = 0
+  private down: string | undefined = 'connecting'
+
+  constructor (url: string, private readonly timeoutMs: number, private readonly role: string, private readonly log: StoreLogger | undefined) {
+    this.client = createClient({
+      url,
+      disableOfflineQueue: true,
+      socket: { reconnectStrategy: backoff, connectTimeout: Math.max(timeoutMs * 10, 1000) }
+    }) as Client
+    this.client.on('error', (error: Error) => { this.failed(error) })
+    this.client.on('ready', () => { this.ready() })
+  }
+
+  /** Why the connection cannot be used, or undefined when it is ready. */
+  get reason (): string | undefined {
+    return this.client.isReady ? undefined : (this.down ?? 'disconnected')
+  }
+
+  /** Connects in the background (retrying forever); resolves when ready or after `waitMs`, whichever is first. */
+  async start (waitMs: number): Promise<void> {
+    const connecting = this.client.connect().then(() => undefined, () => undefined)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([connecting, new Promise((resolve) => { timer = setTimeout(resolve, waitMs) })])
+    clearTimeout(timer)
+  }
+
+  /** Runs one command (a Lua script: EVAL) with the command timeout; rejects when Redis is down or slow. */
+  async eval (script: string, args: Array<string | Buffer | number>): Promise<Reply> {
+    return await this.client.sendCommand(['EVAL', script, '0', ...args.map((arg) => typeof arg === 'number' ? String(arg) : arg)], {
+      timeout: this.timeoutMs,
+      typeMapping: BUFFERS
+    }) as Reply
+  }
+
+  async command (args: string[]): Promise<Reply> {
+    return await this.client.sendCommand(args, { timeout: this.timeoutMs, typeMapping: BUFFERS }) as Reply
+  }
+
+  private failed (error: Error): void {
+    const first = this.down === undefined
+    this.down = error.message
+    const now = Date.now()
+    if (!first && now - this.lastLog < LOG_INTERVAL_MS) return
+    this.lastLog = now
+    this.log?.warn({ err: error, role: this.role }, 'Redis cache store unreachable; serving from memory and origin, reconnecting (logged at most once a minute)')
+  }
+
+  private ready (): void {
+    const was = this.down
+    this.down = undefined
+    if (was !== undefined && was !== 'connecting') this.log?.info({ role: this.role }, 'Redis cache store reachable again')
+    this.client.sendCommand(['CLIENT', 'ID'], { timeout: 1000 }).then((id) => { this.clientId = Number(id) }, () => {})
+  }
+
+  async close (): Promise<void> {
+    if (!this.client.isOpen) return
+    try {
+      await this.client.close()
+    } catch {
+      this.client.destroy()
+    }
+  }
+}
