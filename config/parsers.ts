@@ -53,7 +53,8 @@ export const fieldName: Parser<string> = (raw, name) => {
 
 export const storeUri: Parser<string> = (raw, name) => {
   if (raw === 'memory://' || /^sqlite:\/\/.+/.test(raw) || redisUri(raw)) return raw
-  throw new ConfigError(name, 'sqlite://<path>, memory:// or redis[s]://[user:password@]host[:port][/db]', raw)
+  // A Redis password is not echoed.
+  throw new ConfigError(name, 'sqlite://<path>, memory:// or redis[s]://[user:password@]host[:port][/db]', raw.replace(/^(rediss?:\/\/[^:@/]*):[^@/]*@/, '$1:<hidden>@'))
 }
 
 /** redis://[user:password@]host[:port][/db] or rediss:// (TLS), as @redis/client reads it. */
