@@ -121,8 +121,14 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   // Bumped whenever an entry changes under this process: a store read started before a
   // change must not put what it read into the memory tier.
   let changeEpoch = 0
+  // Resolved (and replaced) on each change another process announces: wakes waitForRemote at once.
+  let wake = { changed: Promise.resolve(), notify: () => {} }
+  const nextWake = (): void => { let notify = (): void => {}; wake = { changed: new Promise<void>((resolve) => { notify = resolve }), notify } }
+  nextWake()
   function forget (key: string): void {
     changeEpoch++
+    wake.notify()
+    nextWake()
     memory.delete(key)
     reads.delete(key)
   }
@@ -360,7 +366,9 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
         : undefined
     }
     for (let round = 0; Date.now() < deadline; round++) {
-      await new Promise((resolve) => setTimeout(resolve, REMOTE_POLL_MS))
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([new Promise((resolve) => { timer = setTimeout(resolve, REMOTE_POLL_MS) }), wake.changed])
+      clearTimeout(timer)
       const found = await stored()
       if (found !== undefined) return found
       // The holder may have stored and let go since the look above: one more look decides.

@@ -10,6 +10,9 @@ export function backoff (retries: number): number {
 /** An outage is logged at most this often. */
 const LOG_INTERVAL_MS = 60_000
 
+/** Past this many commands without a reply (Redis stuck), calls reject without being sent. */
+const MAX_IN_FLIGHT = 1000
+
 /** Bytes stay Buffers (entries are binary); other replies are as node-redis decodes them. */
 const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const
 
@@ -29,6 +32,9 @@ export class Connection {
   clientId = 0
   private lastLog = 0
   private down: string | undefined = 'connecting'
+  private inFlight = 0
+  /** Set when a command timed out, cleared by the next reply in time. */
+  private slow: string | undefined
 
   constructor (url: string, private readonly timeoutMs: number, private readonly role: string, private readonly log: StoreLogger | undefined) {
     this.client = createClient({
@@ -42,7 +48,7 @@ export class Connection {
 
   /** Why the connection cannot be used, or undefined when it is ready. */
   get reason (): string | undefined {
-    return this.client.isReady ? undefined : (this.down ?? 'disconnected')
+    return this.client.isReady ? this.slow : (this.down ?? 'disconnected')
   }
 
   /** Connects in the background (retrying forever); resolves when ready or after `waitMs`, whichever is first. */
@@ -53,16 +59,38 @@ export class Connection {
     clearTimeout(timer)
   }
 
-  /** Runs one command (a Lua script: EVAL) with the command timeout; rejects when Redis is down or slow. */
+  /** Runs one Lua script (EVAL) within the command timeout; rejects when Redis is down or slow. */
   async eval (script: string, args: Array<string | Buffer | number>): Promise<Reply> {
-    return await this.client.sendCommand(['EVAL', script, '0', ...args.map((arg) => typeof arg === 'number' ? String(arg) : arg)], {
-      timeout: this.timeoutMs,
-      typeMapping: BUFFERS
-    }) as Reply
+    return await this.command(['EVAL', script, '0', ...args.map((arg) => typeof arg === 'number' ? String(arg) : arg)])
   }
 
-  async command (args: string[]): Promise<Reply> {
-    return await this.client.sendCommand(args, { timeout: this.timeoutMs, typeMapping: BUFFERS }) as Reply
+  /**
+   * Runs one command within the command timeout. The timeout is ours: node-redis' own
+   * `timeout` option only covers a command not yet written to the socket, so a stuck Redis
+   * (SIGSTOP, a long script) would hold the caller forever. A late reply is dropped.
+   */
+  async command (args: Array<string | Buffer>): Promise<Reply> {
+    if (this.inFlight >= MAX_IN_FLIGHT) throw new Error(`Redis: ${this.inFlight} commands wait for a reply`)
+    this.inFlight++
+    const sent = this.client.sendCommand(args, { typeMapping: BUFFERS }) as Promise<Reply>
+    sent.then(() => { this.inFlight-- }, () => { this.inFlight-- })
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`Redis did not answer within ${this.timeoutMs} ms (REDIS_TIMEOUT_MS)`)) }, this.timeoutMs)
+    })
+    try {
+      const reply = await Promise.race([sent, late])
+      this.slow = undefined
+      return reply
+    } catch (error) {
+      if (this.client.isReady) {
+        this.slow = (error as Error).message
+        this.failed(error as Error)
+      }
+      throw error
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   private failed (error: Error): void {

@@ -20,6 +20,17 @@ export class RedisLeases {
   constructor (private readonly redis: Connection, private readonly prefix: string, private readonly owner: string) {}
 
   async acquire (key: string, ttlMs: number): Promise<boolean> {
+    try {
+      return await this.tryAcquire(key, ttlMs)
+    } catch (error) {
+      // A timed-out SET may still be applied once Redis answers: give back what the caller
+      // thinks it does not hold (queued after it on the same connection).
+      this.release(key).catch(noop)
+      throw error
+    }
+  }
+
+  private async tryAcquire (key: string, ttlMs: number): Promise<boolean> {
     const name = this.name(key)
     const now = Date.now()
     const value = `${this.owner}|${this.redis.clientId}|${now + ttlMs}`
