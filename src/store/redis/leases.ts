@@ -2,9 +2,6 @@ import { noop } from '../settings.ts'
 import type { Connection } from './connection.ts'
 import { ACQUIRE, RELEASE } from './scripts.ts'
 
-/** How long a "the holder's connection is alive" answer is reused (many waiters ask about one holder). */
-const ALIVE_CACHE_MS = 25
-
 /**
  * Leases in Redis: `SET P l:<key> "<owner>|<client id>|<expiresAt>" PX ttl` through a script
  * that refuses while another owner's lease is unexpired; release is compare-and-delete.
@@ -15,7 +12,6 @@ const ALIVE_CACHE_MS = 25
  */
 export class RedisLeases {
   private readonly held = new Set<string>()
-  private readonly alive = new Map<number, { alive: boolean, at: number }>()
 
   constructor (private readonly redis: Connection, private readonly prefix: string, private readonly owner: string) {}
 
@@ -66,19 +62,13 @@ export class RedisLeases {
     const parts = value.split('|')
     const id = Number(parts[parts.length - 2])
     if (!(id > 0)) return true // taken before its connection knew its id: wait for expiry
-    const now = Date.now()
-    const cached = this.alive.get(id)
-    if (cached !== undefined && now - cached.at < ALIVE_CACHE_MS) return cached.alive
-    let alive = true
+    // Not cached: a holder that just died must be seen at once.
     try {
       const list = await this.redis.command(['CLIENT', 'LIST', 'ID', String(id)])
-      alive = Buffer.isBuffer(list) ? list.length > 0 : true
+      return Buffer.isBuffer(list) ? list.length > 0 : true
     } catch {
-      // Unknown (Redis slow): the lease stands.
+      return true // unknown (Redis slow): the lease stands
     }
-    if (this.alive.size > 1000) this.alive.clear()
-    this.alive.set(id, { alive, at: now })
-    return alive
   }
 
   private name (key: string): string {
