@@ -9,28 +9,21 @@
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
-import { createServer } from 'node:net'
-import http from 'node:http'
+import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { makeBodies, SIZES, isListeningMessage } from './bodies.ts'
-import type { LoadMessage } from './load.ts'
+import { makeBodies, SIZES } from './bodies.ts'
 import { measureGenerationCheck } from './generation.ts'
+import { autocannon, CONNECTIONS, machineTicks, type LoadResult } from './load-run.ts'
+import { get, sleep, type Got } from './probe.ts'
+import { cleanup, forkServer, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
+import { fmt, median, percentile, table } from './stats.ts'
 
-const here = path.dirname(fileURLToPath(import.meta.url))
-const root = path.resolve(here, '..')
-const serverScript = path.join(root, 'dist', 'src', 'server.js')
-
-const CONNECTIONS = 50
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
 const SECONDS = boundedEnv('BENCH_SECONDS', 3, 1, 10)
 const WARMUP_SECONDS = 1
 const PROBE_REQUESTS = 100
-const START_TIMEOUT_MS = 20_000
 const TOTAL_BUDGET_MS = 170_000 // load rounds are skipped past this, so the run stays bounded
 const PATHS = Object.keys(SIZES)
 
@@ -40,301 +33,6 @@ function boundedEnv (name: string, fallback: number, min: number, max: number): 
   const value = Number(raw)
   if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name}: expected an integer ${min}-${max}`)
   return value
-}
-
-// ---------------------------------------------------------------------------------------------
-// Children and clean-up
-
-const children = new Set<ChildProcess>()
-let tmpDir: string | undefined
-
-function track (child: ChildProcess): ChildProcess {
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  return child
-}
-
-function exited (child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null
-}
-
-async function stopChild (child: ChildProcess): Promise<void> {
-  if (exited(child)) return
-  const done = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  child.kill('SIGTERM')
-  const hard = setTimeout(() => { if (!exited(child)) child.kill('SIGKILL') }, 3000)
-  await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 5000))])
-  clearTimeout(hard)
-}
-
-let cleanedUp = false
-let interrupted = false
-async function cleanup (): Promise<void> {
-  if (cleanedUp) return
-  cleanedUp = true
-  await Promise.all([...children].map(stopChild))
-  for (const child of children) if (!exited(child)) child.kill('SIGKILL')
-  if (tmpDir !== undefined) rmSync(tmpDir, { recursive: true, force: true })
-}
-
-// Last resort if the process ends without awaiting cleanup(): synchronous kills only.
-process.on('exit', () => {
-  for (const child of children) if (!exited(child)) child.kill('SIGKILL')
-  if (tmpDir !== undefined) rmSync(tmpDir, { recursive: true, force: true })
-})
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true
-    console.error(`\nbench: ${signal}, stopping children`)
-    cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
-  })
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      if (address === null || typeof address === 'string') return reject(new Error('no port'))
-      server.close(() => resolve(address.port))
-    })
-  })
-}
-
-/** Forks a bench/*.ts server and resolves with the port it reports over IPC. */
-async function forkServer (script: string): Promise<{ child: ChildProcess, port: number }> {
-  const child = track(fork(path.join(here, script), [], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-  }))
-  return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start in ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS)
-    child.on('message', (message) => {
-      if (!isListeningMessage(message)) return
-      clearTimeout(timer)
-      resolve({ child, port: message.listening })
-    })
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`${script} exited before listening (code ${code}, signal ${signal})`))
-    })
-  })
-}
-
-/** Keeps the last lines a child wrote, to show them if something goes wrong. */
-class OutputTail {
-  lines: string[] = []
-  total = 0
-  push (chunk: Buffer): void {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() === '') continue
-      this.total++
-      this.lines.push(line)
-      if (this.lines.length > 20) this.lines.shift()
-    }
-  }
-}
-
-async function startProxy (dir: string): Promise<{ child: ChildProcess, port: number, output: OutputTail }> {
-  if (!existsSync(serverScript)) throw new Error(`${serverScript} is missing: run npm run build`)
-  const port = await freePort()
-  const output = new OutputTail()
-  const child = track(spawn(process.execPath, [serverScript], {
-    cwd: dir, // no stray .env or ./data from the project directory
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      CACHE_STORE: `sqlite://${path.join(dir, 'bench.sqlite')}`,
-      LOG_LEVEL: 'warn',
-      LOG_PRETTY: 'false',
-      ALLOW_PRIVATE_UPSTREAMS: 'true',
-      UPSTREAM_PORTS: '*', // the origin listens on an ephemeral port
-      WORKERS: '1'
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
-  }))
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk))
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk))
-  const deadline = Date.now() + START_TIMEOUT_MS
-  while (Date.now() < deadline) {
-    if (exited(child)) throw new Error(`proxy exited at start (code ${child.exitCode}):\n${output.lines.join('\n')}`)
-    try {
-      await get(`http://127.0.0.1:${port}/`, 1000)
-      return { child, port, output }
-    } catch {
-      await sleep(100)
-    }
-  }
-  throw new Error(`proxy did not answer within ${START_TIMEOUT_MS} ms:\n${output.lines.join('\n')}`)
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTP helpers
-
-async function sleep (ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-interface Got {
-  status: number
-  headers: http.IncomingHttpHeaders
-  body: Buffer
-  ms: number
-}
-
-const probeAgent = new http.Agent({ keepAlive: false, maxSockets: Infinity })
-
-async function get (url: string, timeoutMs = 10_000, agent: http.Agent = probeAgent): Promise<Got> {
-  const started = performance.now()
-  return await new Promise((resolve, reject) => {
-    const req = http.get(url, { agent, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => resolve({
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        body: Buffer.concat(chunks),
-        ms: performance.now() - started
-      }))
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${url}`)))
-    req.on('error', reject)
-  })
-}
-
-// ---------------------------------------------------------------------------------------------
-// CPU accounting from /proc (Linux; figures are null elsewhere)
-
-const CLK_TCK = 100 // USER_HZ; 100 on every Linux we care about
-
-function processTicks (pid: number | undefined): number | null {
-  if (pid === undefined) return null
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return Number(fields[11]) + Number(fields[12]) // utime + stime (fields 14, 15)
-  } catch {
-    return null
-  }
-}
-
-function machineTicks (): { busy: number, total: number } | null {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]
-    const values = line.trim().split(/\s+/).slice(1).map(Number)
-    const total = values.reduce((a, b) => a + b, 0)
-    const idle = (values[3] ?? 0) + (values[4] ?? 0)
-    return { busy: total - idle, total }
-  } catch {
-    return null
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Load (autocannon CLI in its own process)
-
-interface LoadResult {
-  rps: number
-  p50: number
-  p99: number
-  requests: number
-  errors: number
-  timeouts: number
-  non2xx: number
-  throughputMBs: number
-  serverCpu: number | null // percent of one core used by the server process during the load
-  loadCpu: number | null // percent of one core used by the autocannon process
-  machineBusy: number | null // percent of all cores busy (everything on the machine)
-}
-
-function isLoadMessage (message: unknown): message is LoadMessage {
-  return typeof message === 'object' && message !== null && 'type' in message
-}
-
-/** One autocannon run in a forked bench/load.ts; CPU is sampled between its start and result messages. */
-async function autocannon (url: string, seconds: number, server: ChildProcess): Promise<LoadResult> {
-  const child = track(fork(path.join(here, 'load.ts'), [url, String(CONNECTIONS), String(seconds)], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc']
-  }))
-  const err = new OutputTail()
-  child.stderr?.on('data', (chunk: Buffer) => err.push(chunk))
-  let ticksBefore: number | null = null
-  let machineBefore: ReturnType<typeof machineTicks> = null
-  let wallBefore = performance.now()
-  const limit = setTimeout(() => child.kill('SIGKILL'), seconds * 1000 + 20_000)
-  try {
-    return await new Promise<LoadResult>((resolve, reject) => {
-      child.on('message', (message) => {
-        if (!isLoadMessage(message)) return
-        if (message.type === 'start') {
-          ticksBefore = processTicks(server.pid)
-          machineBefore = machineTicks()
-          wallBefore = performance.now()
-          return
-        }
-        const wallSeconds = (performance.now() - wallBefore) / 1000
-        const ticksAfter = processTicks(server.pid)
-        const machineAfter = machineTicks()
-        const r = message.result
-        if (r === undefined) return reject(new Error('load: result message without a result'))
-        resolve({
-          rps: r.requests.average,
-          p50: r.latency.p50,
-          p99: r.latency.p99,
-          requests: r.requests.total,
-          errors: r.errors,
-          timeouts: r.timeouts,
-          non2xx: r.non2xx,
-          throughputMBs: r.throughput.average / 1024 / 1024,
-          serverCpu: ticksBefore === null || ticksAfter === null
-            ? null
-            : (ticksAfter - ticksBefore) / CLK_TCK / wallSeconds * 100,
-          loadCpu: message.cpuSeconds === undefined || message.wallSeconds === undefined
-            ? null
-            : message.cpuSeconds / message.wallSeconds * 100,
-          machineBusy: machineBefore === null || machineAfter === null || machineAfter.total === machineBefore.total
-            ? null
-            : (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total) * 100
-        })
-      })
-      child.once('exit', (code, signal) => reject(new Error(`autocannon ${url} exited (code ${code}, signal ${signal}) ` +
-        `without a result: ${err.lines.join('\n')}`)))
-    })
-  } finally {
-    clearTimeout(limit)
-    await stopChild(child)
-  }
-}
-
-function median (values: number[]): number {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)
-  if (sorted.length === 0) return NaN
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
-function percentile (values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1)]
-}
-
-// ---------------------------------------------------------------------------------------------
-// Formatting
-
-function fmt (value: number | null, digits = 0): string {
-  if (value === null || !Number.isFinite(value)) return '-'
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
-}
-
-function table (header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
-  const line = (cells: string[]): string => cells.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join('  ')
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -389,7 +87,7 @@ async function main (): Promise<void> {
   console.log(`load: autocannon -c ${CONNECTIONS}, ${ROUNDS} interleaved rounds x ${SECONDS} s per target and size ` +
     `(+${WARMUP_SECONDS} s warm-up each); medians across rounds\n`)
 
-  tmpDir = mkdtempSync(path.join(os.tmpdir(), 'caching-proxy-bench-'))
+  const tmpDir = makeTmpDir()
   const [origin, bare] = await Promise.all([forkServer('origin.ts'), forkServer('bare.ts')])
   const proxy = await startProxy(tmpDir)
   const bareBase = `http://127.0.0.1:${bare.port}`
@@ -532,7 +230,7 @@ main().then(async () => {
   await cleanup()
   process.exit(0)
 }, async (error: unknown) => {
-  if (interrupted) return // the signal handler cleans up and exits
+  if (wasInterrupted()) return // the signal handler cleans up and exits
   console.error('bench failed:', error instanceof Error ? error.message : error)
   await cleanup()
   process.exit(1)

@@ -1,4 +1,4 @@
-import { METHODS as NODE_METHODS, type IncomingHttpHeaders } from 'node:http'
+import { METHODS as NODE_METHODS, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
 import { Transform, pipeline } from 'node:stream'
 import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -8,6 +8,8 @@ import { normalizeResponseHeaders } from '../src/http/response-headers.ts'
 import { withoutOwnField } from '../src/cache/targeted-cache-control.ts'
 import type { StoredHeaders } from '../src/cache/entry.ts'
 import { BadUpstreamUrl, BodyTooLarge, upstreamError } from '../src/errors.ts'
+import { withInterimTarget } from '../src/upstream/interim-responses.ts'
+import { isBrowser } from '../src/browsing/path-browsing.ts'
 import { PROXY_ROUTE } from './upstream.ts'
 
 // Every method Node's HTTP parser accepts is forwarded (RFC 9110 §9.1: a proxy forwards
@@ -38,6 +40,14 @@ function answerMaxForwards (request: FastifyRequest, reply: FastifyReply): boole
     reply.code(200).type('message/http').send(lines.join('\r\n') + '\r\n\r\n')
   }
   return true
+}
+
+/**
+ * Where the origin's 1xx responses go: the client, except a browser in path-prefix mode,
+ * whose 103 `Link`s would need rewriting into proxy paths (they are dropped instead).
+ */
+function interimTarget (request: FastifyRequest, reply: FastifyReply): ServerResponse | undefined {
+  return request.originalUrl.startsWith('/') && isBrowser(request.headers) ? undefined : reply.raw
 }
 
 /** The response headers the client gets; ones that cannot be normalised are refused 502 by the cache plugin, which runs next. */
@@ -98,7 +108,7 @@ export default async function proxyPlugin (fastify: FastifyInstance, opts: { con
         queryString: () => upstream.search.slice(1),
         timeout: config.upstreamTimeoutMs,
         retryDelay: () => null, // never replay a request on 503
-        rewriteRequestHeaders: (request, headers) => fastify.cache.conditionalHeaders(request as never, upstreamRequestHeaders(headers)),
+        rewriteRequestHeaders: (request, headers) => withInterimTarget(fastify.cache.conditionalHeaders(request as never, upstreamRequestHeaders(headers)), interimTarget(request as never, reply)),
         rewriteHeaders: (headers) => ({ ...withoutOwnField(safelyNormalized(headers) as StoredHeaders, config.cacheControlField), via: appendVia(headers.via) }),
         onResponse: (request, reply, res) => {
           fastify.cache.onUpstreamResponse(request as never, reply as never, res as never)

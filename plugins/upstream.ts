@@ -5,6 +5,7 @@ import type { Config } from '../config/index.ts'
 import { guardedConnector, type Resolver } from '../src/upstream/address-guard.ts'
 import { parseUpstreamUrl, UpstreamUrlError } from '../src/upstream/upstream-url.ts'
 import { compileUpstreamRules } from '../src/upstream/upstream-rules.ts'
+import { interimResponses } from '../src/upstream/interim-responses.ts'
 import { BadUpstreamUrl, LoopDetected, UpstreamForbidden } from '../src/errors.ts'
 
 export const PROXY_ROUTE = '/*'
@@ -36,7 +37,7 @@ export interface UpstreamOptions {
  */
 async function upstreamPlugin (fastify: FastifyInstance, opts: UpstreamOptions): Promise<void> {
   const { config } = opts
-  const agent = opts.dispatcher ?? new Agent({
+  const base = opts.dispatcher ?? new Agent({
     headersTimeout: config.upstreamTimeoutMs,
     bodyTimeout: config.upstreamTimeoutMs,
     connect: guardedConnector({
@@ -45,6 +46,8 @@ async function upstreamPlugin (fastify: FastifyInstance, opts: UpstreamOptions):
       connect: { timeout: Math.min(config.upstreamTimeoutMs, 10_000) }
     })
   })
+  // 1xx responses from the origin reach the client (src/upstream/interim-responses.ts).
+  const agent = base.compose(interimResponses)
   const refusal = compileUpstreamRules({
     allowPrivate: config.allowPrivateUpstreams,
     allow: config.upstreamAllow,
@@ -54,7 +57,7 @@ async function upstreamPlugin (fastify: FastifyInstance, opts: UpstreamOptions):
     listenPort: config.port
   })
   fastify.decorate('upstreamAgent', agent)
-  if (opts.dispatcher === undefined) fastify.addHook('onClose', async () => { await agent.close() })
+  if (opts.dispatcher === undefined) fastify.addHook('onClose', async () => { await base.close() })
 
   // Parsing and judging are pure: remember recent targets (bounded) so repeated hits skip both.
   const judged = new Map<string, { url: URL, error?: Error }>()

@@ -28,6 +28,9 @@ test('Age is delta-seconds: a non-integer value is ignored (RFC 9111 §5.1)', (t
   t.assert.equal(freshness(200, { date, age: '7200' }, timing, options).initialAge, 7200)
   t.assert.equal(freshness(200, { date, age: '7200.0' }, timing, options).initialAge, 0)
   t.assert.equal(freshness(200, { date, age: '-5' }, timing, options).initialAge, 0)
+  // A list on one line is not delta-seconds either; its first member counts, as with two lines.
+  t.assert.equal(freshness(200, { date, age: '7200, 0' }, timing, options).initialAge, 7200)
+  t.assert.equal(freshness(200, { date, age: '0, 7200' }, timing, options).initialAge, 0)
 })
 
 test('heuristic freshness: 10% of the age since Last-Modified, capped, only for heuristic statuses', (t) => {

@@ -10,6 +10,7 @@ test('browsers are told from other clients', (t: TestContext) => {
   t.assert.equal(isBrowser({ 'user-agent': 'Mozilla/5.0 (Windows NT 10.0) Firefox/140.0' }), true)
   for (const agent of ['curl/8.5.0', 'Wget/1.21', 'node', 'undici', 'python-requests/2.31']) t.assert.equal(isBrowser({ 'user-agent': agent }), false, agent)
   t.assert.equal(isBrowser({}), false)
+  t.assert.equal(isBrowser({ 'user-agent': 'node', 'sec-fetch-mode': 'cors' }), false, 'fetch() in Node')
 })
 
 test('a Referer names an upstream page only when it is a proxied page of this proxy', (t: TestContext) => {

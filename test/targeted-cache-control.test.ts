@@ -19,6 +19,12 @@ test('an invalid targeted field is ignored: the next one, or Cache-Control, deci
   t.assert.equal(policyHeaders({ 'cache-control': 'max-age=5', 'cachingproxy-cache-control': 'max-age="x', 'cdn-cache-control': 'private' }, targets)['cache-control'], 'private')
 })
 
+test('a delta-seconds directive of the wrong type makes the targeted field invalid (RFC 9213 §2.1)', (t) => {
+  for (const value of ['max-age="10000"', 'max-age=1.5', 's-maxage=-1', 'stale-if-error=?1', 'max-age=600, stale-while-revalidate=tok']) {
+    t.assert.equal(policyHeaders({ 'cache-control': 'no-store', 'cdn-cache-control': value }, targets)['cache-control'], 'no-store', value)
+  }
+})
+
 test('values map to directives: booleans, integers, strings; others carry none', (t) => {
   const view = policyHeaders({ 'cdn-cache-control': 'max-age=60, no-cache="set-cookie", stale-if-error=30, must-revalidate, x=1.5, y=?0' }, targets)
   t.assert.equal(view['cache-control'], 'max-age=60, no-cache="set-cookie", stale-if-error=30, must-revalidate')

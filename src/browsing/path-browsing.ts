@@ -11,13 +11,14 @@ import { filterCookieHeader } from './site-cookies.ts'
 import { siteOfHost } from './site-origin.ts'
 
 /**
- * A browser is a client that sends Fetch Metadata (`Sec-Fetch-Mode`/`Sec-Fetch-Dest`: every
- * current Chromium, Firefox and Safari, on localhost and HTTPS) or a `Mozilla/` User-Agent
- * (what browsers send to non-secure hosts, where Fetch Metadata is left out). curl, wget,
- * undici/fetch in Node and cache conformance clients send neither.
+ * A browser is a client that sends `Sec-Fetch-Dest` (every current Chromium, Firefox and
+ * Safari, on localhost and HTTPS) or a `Mozilla/` User-Agent (what browsers send to
+ * non-secure hosts, where Fetch Metadata is left out). curl, wget and python send neither;
+ * fetch() in Node (undici) sends `Sec-Fetch-Mode: cors` alone, with User-Agent `node`, so
+ * `Sec-Fetch-Mode` by itself does not make a browser (the cache-tests suite's client is one).
  */
 export function isBrowser (headers: IncomingHttpHeaders): boolean {
-  if (headers['sec-fetch-mode'] !== undefined || headers['sec-fetch-dest'] !== undefined) return true
+  if (headers['sec-fetch-dest'] !== undefined) return true
   const agent = headers['user-agent']
   return typeof agent === 'string' && /^Mozilla\/\d/.test(agent)
 }

@@ -86,8 +86,9 @@ export interface Timing {
 export function freshness (status: number, headers: StoredHeaders, timing: Timing, options: FreshnessOptions): Freshness {
   // RFC 9111 §4.2.3: current age from Age, Date and the time the response took.
   const dateMs = parseHttpDate(header(headers, 'date')) ?? timing.responseTime
-  // RFC 9111 §5.1: Age is delta-seconds; anything else is ignored.
-  const ageText = header(headers, 'age')?.trim() ?? ''
+  // RFC 9111 §5.1: Age is delta-seconds; anything else is ignored. A list (`7200, 0`) is
+  // invalid; like several lines (response-headers.ts keeps the first), its first member counts.
+  const ageText = header(headers, 'age')?.split(',')[0].trim() ?? ''
   const ageValue = /^\d+$/.test(ageText) ? Number(ageText) : 0
   const apparentAge = Math.max(0, (timing.responseTime - dateMs) / 1000)
   const correctedAge = (Number.isFinite(ageValue) && ageValue > 0 ? ageValue : 0) + (timing.responseTime - timing.requestTime) / 1000

@@ -11,6 +11,9 @@ import type { StoredHeaders } from './entry.ts'
  */
 export const CDN_CACHE_CONTROL = 'cdn-cache-control'
 
+/** Directives whose value is delta-seconds: an Integer in a targeted field (RFC 9213 §2.1). */
+const DELTA_SECONDS = new Set(['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error'])
+
 /**
  * Serialises a targeted field's Dictionary (RFC 8941) as Cache-Control directives, or
  * undefined when it does not parse: an invalid targeted field is ignored (§2.1).
@@ -25,6 +28,8 @@ function asCacheControl (value: string | string[] | undefined): string | undefin
   }
   const members: string[] = []
   for (const [name, [item]] of dictionary) {
+    // §2.1: a directive of the wrong type (`max-age="10000"`) is a parsing error: the field is ignored.
+    if (DELTA_SECONDS.has(name) && !(typeof item === 'number' && Number.isInteger(item) && item >= 0)) return undefined
     if (item === true) members.push(name)
     else if (typeof item === 'number' && Number.isInteger(item) && item >= 0) members.push(`${name}=${item}`)
     else if (typeof item === 'string') members.push(`${name}="${item.replace(/["\\]/g, '\\$&')}"`)
