@@ -24,16 +24,16 @@ test('two nodes on one Redis: a miss on A is a hit on B, and the reverse', { ski
   }
 })
 
-test('two nodes on one Redis: 100 cold concurrent requests over both reach the origin once', { skip: noRedis, timeout: 120_000 }, async (t: TestContext) => {
+test('two nodes × two processes on one Redis: 100 cold concurrent requests over all four reach the origin once', { skip: noRedis, timeout: 120_000 }, async (t: TestContext) => {
   const paths = ['/cold/1', '/cold/2', '/cold/3']
-  const { origin, a, b } = await startFleet(t, paths, {}, 300)
+  const { origin, all } = await startFleet(t, paths, {}, 300, 4)
   for (const path of paths) {
     const started = Date.now()
-    const replies = await Promise.all(Array.from({ length: 100 }, (_v, i) => get(`${(i % 2 === 0 ? a : b).url}/${origin.host}${path}`, 20_000)))
+    const replies = await Promise.all(Array.from({ length: 100 }, (_v, i) => get(`${all[i % all.length].url}/${origin.host}${path}`, 20_000)))
     const elapsed = Date.now() - started
     t.assert.deepEqual([...new Set(replies.map((r) => r.status))], [200], path)
     t.assert.deepEqual([...new Set(replies.map((r) => r.body))], [`${path} v1`], path)
-    t.assert.equal(origin.hits(path), 1, `${path}: ${origin.hits(path)} origin requests for 100 cold requests over 2 nodes`)
+    t.assert.equal(origin.hits(path), 1, `${path}: ${origin.hits(path)} origin requests for 100 cold requests over 4 processes`)
     const collapsed = replies.filter((r) => /collapsed/.test(String(r.headers['cache-status']))).length
     t.assert.ok(collapsed >= 1, `${path}: some requests waited for the other node's fetch (${collapsed})`)
     // Waiters on the other node are woken by the notification, not by a late poll.

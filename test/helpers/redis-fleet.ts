@@ -36,16 +36,23 @@ export function versionedOrigin (delayMs = 0): (req: IncomingMessage, res: Serve
   }
 }
 
-export interface Fleet { redis: RedisServer, origin: Origin, a: ProxyProcess, b: ProxyProcess }
+export interface Fleet {
+  redis: RedisServer
+  origin: Origin
+  /** Every proxy process, in start order; `a` and `b` are the first two. */
+  all: ProxyProcess[]
+  a: ProxyProcess
+  b: ProxyProcess
+}
 
-/** A Redis, an origin answering `paths` (versioned), and two proxy processes on that Redis. */
-export async function startFleet (t: TestContext, paths: string[], env: Record<string, string> = {}, delayMs = 0): Promise<Fleet> {
+/** A Redis, an origin answering `paths` (versioned), and `processes` proxy processes (separate ports) on that Redis. */
+export async function startFleet (t: TestContext, paths: string[], env: Record<string, string> = {}, delayMs = 0, processes = 2): Promise<Fleet> {
   const redis = await startRedis(t)
   const handler = versionedOrigin(delayMs)
   const origin = await startOrigin(Object.fromEntries(paths.map((path) => [path, handler])))
   t.after(() => origin.close())
   const dir = tempDir(t)
   const nodeEnv = { CACHE_STORE: redis.url, LOG_LEVEL: 'warn', REDIS_TIMEOUT_MS: '1000', ...env }
-  const [a, b] = await Promise.all([spawnProxy(t, nodeEnv, dir), spawnProxy(t, nodeEnv, dir)])
-  return { redis, origin, a, b }
+  const all = await Promise.all(Array.from({ length: processes }, () => spawnProxy(t, nodeEnv, dir)))
+  return { redis, origin, all, a: all[0], b: all[1] }
 }
