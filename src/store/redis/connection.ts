@@ -109,12 +109,20 @@ export class Connection {
     this.client.sendCommand(['CLIENT', 'ID'], { timeout: 1000 }).then((id) => { this.clientId = Number(id) }, () => {})
   }
 
+  /** Closes the connection (waiting up to 1 s for replies in flight); never throws nor hangs. */
   async close (): Promise<void> {
     if (!this.client.isOpen) return
-    try {
-      await this.client.close()
-    } catch {
+    // Closing a client that is between reconnect attempts never resolves: destroy it.
+    if (!this.client.isReady) {
       this.client.destroy()
+      return
     }
+    let timer: NodeJS.Timeout | undefined
+    const closed = await Promise.race([
+      this.client.close().then(() => true, () => false),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), 1000) })
+    ])
+    clearTimeout(timer)
+    if (!closed && this.client.isOpen) this.client.destroy()
   }
 }
