@@ -94,6 +94,7 @@ export class Connection {
   }
 
   private failed (error: Error): void {
+    if (!this.client.isReady) this.clientId = 0 // a new connection gets a new id
     const first = this.down === undefined
     this.down = error.message
     const now = Date.now()
@@ -106,7 +107,8 @@ export class Connection {
     const was = this.down
     this.down = undefined
     if (was !== undefined && was !== 'connecting') this.log?.info({ role: this.role }, 'Redis cache store reachable again')
-    this.client.sendCommand(['CLIENT', 'ID'], { timeout: 1000 }).then((id) => { this.clientId = Number(id) }, () => {})
+    // A subscribing connection may not send CLIENT ID (and holds no leases).
+    if (this.role !== 'subscriber') this.client.sendCommand(['CLIENT', 'ID'], { timeout: 1000 }).then((id) => { this.clientId = Number(id) }, () => {})
   }
 
   /** Closes the connection (waiting up to 1 s for replies in flight); never throws nor hangs. */
