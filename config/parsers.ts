@@ -115,6 +115,12 @@ export const userPassword: Parser<string[]> = (raw, name) => {
   return [raw]
 }
 
+/** A Bearer token (RFC 6750 §2.1 b64token), or empty for none; a bad one is not echoed. */
+export const bearerToken: Parser<string> = (raw, name) => {
+  if (raw !== '' && !/^[A-Za-z0-9\-._~+/]+=*$/.test(raw)) throw new ConfigError(name, 'a token of letters, digits and -._~+/ (RFC 6750), or empty', '<hidden>')
+  return raw
+}
+
 /** The user:scrypt$salt$hash lines of a file (npm run hash-password), or none when empty. */
 export const scryptFile: Parser<string[]> = (file, name) => {
   if (file === '') return []

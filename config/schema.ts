@@ -51,6 +51,8 @@ export const SCHEMA = [
   // Both set `proxyAuth`: the pair from PROXY_AUTH, then the lines of PROXY_AUTH_FILE (empty: no authentication).
   variable({ name: 'PROXY_AUTH', key: 'proxyAuth', default: '', parse: is.userPassword, doc: 'user:password required as Basic credentials' }),
   variable({ name: 'PROXY_AUTH_FILE', key: 'proxyAuth', default: '', parse: is.scryptFile, doc: 'file of user:scrypt$salt$hash lines' }),
+  variable({ name: 'ADMIN_TOKEN', key: 'adminToken', default: '', parse: is.bearerToken, doc: 'Bearer token the /_proxy/ admin endpoints and PURGE require (empty: none)' }),
+  variable({ name: 'ADMIN_ALLOW', key: 'adminAllow', default: '', parse: is.cidrs, doc: 'CIDR ranges allowed to use the admin endpoints besides loopback' }),
   variable({ name: 'RATE_LIMIT_PER_MINUTE', key: 'rateLimitPerMinute', default: '0', parse: is.integer(0), doc: 'requests per minute per client address (0: no limit)' }),
   variable({ name: 'MAX_URL_BYTES', key: 'maxUrlBytes', default: '8192', parse: is.integer(64, 65536), doc: 'longest request target; 414 past it' }),
   variable({ name: 'MAX_BODY_BYTES', key: 'maxBodyBytes', default: '10485760', parse: is.integer(0), doc: 'largest request body forwarded; 413 past it' }),

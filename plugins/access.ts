@@ -83,8 +83,9 @@ async function accessPlugin (fastify: FastifyInstance, opts: { config: Config })
     request.forwardStyle = request.originalUrl !== request.url
     const refused = refusal(request)
     if (refused !== undefined) return done(refused)
-    // Routes marked public (the PAC file) need no credentials: a browser fetches them without any.
-    if (verify === undefined || request.routeOptions.config.public === true) return done()
+    // Routes marked public (the PAC file, /_proxy/) need no credentials: a browser fetches them without
+    // any. PURGE is an admin request: plugins/admin.ts checks its own credentials.
+    if (verify === undefined || request.routeOptions.config.public === true || request.method === 'PURGE') return done()
     authenticate(request, reply, verify).then(() => done(), done)
   })
 }

@@ -77,6 +77,11 @@ export interface CacheApi {
   onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void
   /** Answers the client when the upstream could not be reached (stale-if-error, or the error). */
   onUpstreamError (request: FastifyRequest, reply: FastifyReply, error: Error): void
+  /** Drops a key from this worker's memory tier and pending reads (purges, plugins/admin.ts). */
+  forget (key: string): void
+  /** This worker's memory tier, and how many store calls failed here (metrics, purges). */
+  memory: MemoryTier<unknown>
+  storeErrors: () => number
 }
 
 declare module 'fastify' {
@@ -135,7 +140,9 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
   store.onRemoteChange(forget)
 
   let lastStoreErrorLog = 0
+  let storeErrors = 0
   function storeFailed (error: unknown, action: string): void {
+    storeErrors++
     const now = Date.now()
     if (now - lastStoreErrorLog < ERROR_LOG_INTERVAL_MS) return
     lastStoreErrorLog = now
@@ -474,7 +481,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (request.method !== 'GET' && request.method !== 'HEAD') return done()
     const hit = memoryHit(key, request.headers)
     if (hit !== undefined) {
-      serveStored(request, reply, hit, { kind: 'hit', hit: true })
+      serveStored(request, reply, hit, { kind: 'hit', hit: true, memory: true })
       return
     }
     lookupOrJoin(request, reply, state).then((answered) => { if (!answered) done() }, done)
@@ -747,7 +754,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     reply.send(error)
   }
 
-  fastify.decorate('cache', { store, conditionalHeaders, onUpstreamResponse, onUpstreamError })
+  fastify.decorate('cache', { store, conditionalHeaders, onUpstreamResponse, onUpstreamError, forget, memory, storeErrors: () => storeErrors })
   fastify.addHook('onClose', async () => {
     await Promise.all(writes)
     memory.clear()

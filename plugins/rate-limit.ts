@@ -33,6 +33,8 @@ async function rateLimitPlugin (fastify: FastifyInstance, opts: { config: Config
     max: config.rateLimitPerMinute,
     timeWindow: 60_000,
     skipOnError: true, // fail open
+    // Admin requests (plugins/admin.ts) are not proxy traffic: probes and scrapes must not eat the clients' budget.
+    allowList: (request) => request.url.startsWith('/_proxy/') || request.url === '/_proxy' || request.method === 'PURGE',
     // @fastify/rate-limit constructs the store itself: hand it the one already made.
     ...(store !== undefined ? { store: function SharedStore () { return store } as unknown as FastifyRateLimitStoreCtor } : {})
   })

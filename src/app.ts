@@ -13,6 +13,8 @@ import proxyPlugin from '../plugins/proxy.ts'
 import usagePlugin from '../plugins/usage.ts'
 import connectPlugin from '../plugins/connect.ts'
 import pacPlugin from '../plugins/pac.ts'
+import metricsPlugin from '../plugins/metrics.ts'
+import adminPlugin from '../plugins/admin.ts'
 
 export interface AppOptions {
   /** Replace the upstream dispatcher (tests). */
@@ -63,5 +65,8 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(usagePlugin)
   await app.register(connectPlugin, { config, resolver: options.resolver })
   await app.register(pacPlugin, { config })
+  // Last: their hooks see the cache outcome and the judged upstream URL (PURGE).
+  await app.register(metricsPlugin, { config })
+  await app.register(adminPlugin, { config })
   return app
 }

@@ -23,7 +23,8 @@ test('invalid values name the variable', (t) => {
     { PORT: 'eighty' }, { PORT: '70000' }, { CACHE_STORE: 'redis:/nope' }, { CACHE_STORE: 'redis://' }, { CACHE_STORE: 'redis://h/db' }, { CACHE_STORE: 'rediss://h:99999' }, { REDIS_TIMEOUT_MS: '0' }, { LOG_LEVEL: 'loud' },
     { UPSTREAM_TIMEOUT_MS: '0' }, { MAX_ENTRY_BYTES: '-1' }, { WORKERS: '0' }, { HOST: 'a b' }, { LOG_PRETTY: 'maybe' },
     { CONNECT_PORTS: '443,x' }, { CONNECT_PORTS: '0' }, { CONNECT_IDLE_TIMEOUT_MS: '0' }, { CONNECT_IDLE_TIMEOUT_MS: '5m' },
-    { UPSTREAM_ALLOW: 'a b' }, { ALLOW_CLIENTS: '10.0.0.0/33' }, { CACHE_CONTROL_FIELD: 'Cache-Control' }, { MAX_URL_BYTES: '10' }, { PROXY_AUTH: 'nocolon' }
+    { UPSTREAM_ALLOW: 'a b' }, { ALLOW_CLIENTS: '10.0.0.0/33' }, { CACHE_CONTROL_FIELD: 'Cache-Control' }, { MAX_URL_BYTES: '10' }, { PROXY_AUTH: 'nocolon' },
+    { ADMIN_TOKEN: 'with space' }, { ADMIN_TOKEN: 'a=b' }, { ADMIN_ALLOW: '10.0.0.0/40' }
   ]
   for (const env of bad) {
     const name = Object.keys(env)[0]
@@ -35,6 +36,8 @@ test('error messages say what was expected and what was given (the secret of PRO
   t.assert.throws(() => loadConfig({ PORT: 'eighty' }), { name: 'ConfigError', message: 'PORT: expected an integer between 0 and 65535, got "eighty"' })
   t.assert.throws(() => loadConfig({ UPSTREAM_PORTS: '80, x' }), { message: 'UPSTREAM_PORTS: expected a comma-separated list of ports (1-65535) or *, got "80, x"' })
   t.assert.throws(() => loadConfig({ PROXY_AUTH: 'nocolon-s3cret' }), { message: 'PROXY_AUTH: expected user:password, got "<hidden>"' })
+  t.assert.throws(() => loadConfig({ ADMIN_TOKEN: 's3cret token' }), { message: 'ADMIN_TOKEN: expected a token of letters, digits and -._~+/ (RFC 6750), or empty, got "<hidden>"' })
+  t.assert.equal(loadConfig({ ADMIN_TOKEN: 'abc-DEF_0.9~+/==' }).adminToken, 'abc-DEF_0.9~+/==')
   // Validated in declaration order: the first invalid variable is the one named.
   t.assert.throws(() => loadConfig({ LOG_LEVEL: 'loud', PORT: 'x' }), { message: /^PORT:/ })
 })

@@ -60,7 +60,11 @@ test('a stuck Redis (SIGSTOP) costs a request tens of ms, never an error; it cac
     if (ms > 1500) slow.push(`${path} ${ms} ms`)
   }
   t.assert.deepEqual(slow, [], 'each request is bounded by the command timeouts, not by Redis')
+  const degraded = await get(`${a.url}/_proxy/ready`, 5000)
+  t.assert.equal(degraded.status, 503, degraded.body)
+  t.assert.match(degraded.body, /"status":"degraded".*Redis/)
   process.kill(pid, 'SIGCONT')
+  t.assert.ok(await within(10_000, async () => (await get(`${a.url}/_proxy/ready`, 5000)).status === 200), '/_proxy/ready says ready again')
   t.assert.ok(await within(15_000, async () => {
     await get(`${a.url}/${origin.host}/s/later`, 10_000)
     return (await get(`${b.url}/${origin.host}/s/later`, 10_000)).headers['x-cache'] === 'HIT'

@@ -60,6 +60,27 @@ for (const { name, uriFor, crossProcess } of backends) {
     await store.delete('GET http://never-stored/')
   })
 
+  test(`${name} store: keys lists the stored keys that start with a prefix`, async (t: TestContext) => {
+    const uri = uriFor(tempDir(t))
+    const store = await open(t, uri, { sweepIntervalMs: 0 })
+    const stored = ['GET http://a/x', 'GET http://a/x\nvary@1\naccept: */*', 'GET http://a/xy', 'GET http://a/[*?]', 'GET https://a/x', 'GET http://b/']
+    for (const key of stored) await store.set(key, Buffer.from(key))
+    await store.set('GET http://a/gone', Buffer.from('1'))
+    await store.delete('GET http://a/gone')
+    const sorted = async (prefix: string): Promise<string[]> => (await store.keys(prefix)).sort()
+    t.assert.deepEqual(await sorted(''), [...stored].sort())
+    t.assert.deepEqual(await sorted('GET http://a/'), ['GET http://a/[*?]', 'GET http://a/x', 'GET http://a/x\nvary@1\naccept: */*', 'GET http://a/xy'])
+    t.assert.deepEqual(await sorted('GET http://a/x\n'), ['GET http://a/x\nvary@1\naccept: */*'])
+    // Glob and LIKE wildcards in a prefix are plain characters; case matters.
+    t.assert.deepEqual(await sorted('GET http://a/[*?'), ['GET http://a/[*?]'])
+    t.assert.deepEqual(await sorted('GET http://a/*'), [])
+    t.assert.deepEqual(await sorted('GET http://a/%'), [])
+    t.assert.deepEqual(await sorted('GET HTTP://A/'), [])
+    // Another instance over the same data lists the same keys.
+    const other = await open(t, uri, { sweepIntervalMs: 0 })
+    t.assert.deepEqual((await other.keys('GET http://b/')), ['GET http://b/'])
+  })
+
   test(`${name} store: long keys and many concurrent writes`, async (t: TestContext) => {
     const store = await open(t, uriFor(tempDir(t)))
     const key = `GET http://a/${'x'.repeat(6000)}`
@@ -96,6 +117,7 @@ for (const { name, uriFor, crossProcess } of backends) {
     await store.set('k10', KB(10))
     const result = await store.sweep() // starts before the automatic sweep that set() queued
     t.assert.deepEqual(result, { expired: 0, evicted: 1 })
+    t.assert.deepEqual(store.sweepTotals(), { expired: 0, evicted: 1 })
     t.assert.deepEqual(await store.stats(), { entries: 10, bytes: 10_000 })
     t.assert.equal(await store.get('k3'), undefined, 'the least recently used entry is gone')
 
@@ -150,6 +172,7 @@ for (const { name, uriFor, crossProcess } of backends) {
     t.assert.deepEqual(await store.sweep(), { expired: 1, evicted: 0 })
     t.assert.deepEqual(await present(store, ['soon', 'later', 'kept', 'renewed']), ['kept', 'renewed'])
     t.assert.deepEqual(await store.stats(), { entries: 2, bytes: 2 })
+    t.assert.deepEqual(store.sweepTotals(), { expired: 4, evicted: 0 }, 'what the sweeps deleted, added up')
   })
 
   test(`${name} store: the sweep timer deletes expired entries`, async (t: TestContext) => {
@@ -158,6 +181,9 @@ for (const { name, uriFor, crossProcess } of backends) {
     await store.set('kept', Buffer.from('k'))
     t.assert.ok(await eventually(async () => (await store.stats()).entries === 1), 'swept without a sweep() call')
     t.assert.equal(await store.get('gone'), undefined)
+    // The totals are added once the whole sweep (leases, change log) is over.
+    t.assert.ok(await eventually(async () => store.sweepTotals().expired === 1), 'the timer\'s sweeps count too')
+    t.assert.deepEqual(store.sweepTotals(), { expired: 1, evicted: 0 })
   })
 
   test(`${name} store: a lease has one holder until released or expired`, async (t: TestContext) => {

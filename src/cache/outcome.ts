@@ -25,6 +25,8 @@ export interface CacheOutcome {
   detail?: string
   /** Seconds of freshness left (on hits). */
   ttl?: number
+  /** Answered from this worker's memory tier without a store read (metrics only). */
+  memory?: boolean
 }
 
 /** This cache's Cache-Status member parameters, e.g. `fwd=miss; fwd-status=200; stored`. */

@@ -18,12 +18,20 @@ export interface EntryStore {
    */
   set (key: string, value: Buffer, options?: SetOptions): Promise<void>
   delete (key: string): Promise<void>
+  /**
+   * The keys of the stored entries that start with `prefix` (all of them for ''), in no
+   * particular order; entries past their expiresAt but not swept yet are included. Purging
+   * by prefix or host (plugins/admin.ts) enumerates with it.
+   */
+  keys (prefix: string): Promise<string[]>
   /** Records an access served from a process-local memory tier (batched, cheap, never throws). */
   touch (key: string): void
   /** Number of entries and total bytes of their values. */
   stats (): Promise<StoreStats>
   /** Deletes the entries past their expiresAt, then evicts the least recently used until bytes <= maxBytes. */
   sweep (): Promise<SweepResult>
+  /** What this instance's sweeps (timer, automatic or called) deleted since it opened (metrics). */
+  sweepTotals (): SweepResult
   /**
    * Whether the storage can be used now (synchronous, cheap), for a readiness report: a
    * store that is not ok rejects its calls and is being reconnected or reopened.

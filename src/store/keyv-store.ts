@@ -29,6 +29,7 @@ export abstract class KeyvCacheStore implements CacheStore {
   private sweepChain: Promise<unknown> = Promise.resolve()
   private autoSweepQueued = false
   private writtenSinceSweep = 0
+  private readonly swept: SweepResult = { expired: 0, evicted: 0 }
 
   constructor (protected readonly settings: Settings) {}
 
@@ -62,6 +63,7 @@ export abstract class KeyvCacheStore implements CacheStore {
   }
 
   abstract touch (key: string): void
+  abstract keys (prefix: string): Promise<string[]>
   abstract acquireLease (key: string, ttlMs: number): Promise<boolean>
   abstract releaseLease (key: string): Promise<void>
   abstract hasLease (key: string): Promise<boolean>
@@ -78,10 +80,17 @@ export abstract class KeyvCacheStore implements CacheStore {
   sweep (): Promise<SweepResult> {
     const run = this.sweepChain.then(async () => {
       this.writtenSinceSweep = 0
-      return await this.sweepOnce()
+      const result = await this.sweepOnce()
+      this.swept.expired += result.expired
+      this.swept.evicted += result.evicted
+      return result
     })
     this.sweepChain = run.catch(noop)
     return run
+  }
+
+  sweepTotals (): SweepResult {
+    return { ...this.swept }
   }
 
   /** Sweeps soon once this process has written a tenth of maxBytes since the last sweep. */

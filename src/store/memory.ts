@@ -58,6 +58,13 @@ class ByteLruMap {
     return expired.length
   }
 
+  /** The keys starting with `prefix`. */
+  keysWith (prefix: string): string[] {
+    const keys: string[] = []
+    for (const [key] of this.tier.entries()) if (key.startsWith(prefix)) keys.push(key)
+    return keys
+  }
+
   takeEvicted (): number {
     return this.tier.takeEvictions()
   }
@@ -131,6 +138,10 @@ class MemoryCacheStore extends KeyvCacheStore {
   async hasLease (key: string): Promise<boolean> {
     const lease = this.backend.leases.get(key)
     return lease !== undefined && lease.expiresAt > Date.now()
+  }
+
+  async keys (prefix: string): Promise<string[]> {
+    return this.backend.lru.keysWith(prefix)
   }
 
   async stats (): Promise<StoreStats> {

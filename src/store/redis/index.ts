@@ -40,6 +40,7 @@ class RedisCacheStore implements CacheStore {
   private writtenSinceSweep = 0
   private autoSweepQueued = false
   private closed = false
+  private readonly swept: SweepResult = { expired: 0, evicted: 0 }
 
   constructor (url: string, private readonly settings: Settings) {
     this.redis = new Connection(url, settings.commandTimeoutMs, 'entries', settings.log)
@@ -76,6 +77,14 @@ class RedisCacheStore implements CacheStore {
   async delete (key: string): Promise<void> {
     this.touched.delete(key)
     await this.redis.eval(DELETE, [PREFIX, key, this.changes.channel, this.changes.message(key)])
+  }
+
+  async keys (prefix: string): Promise<string[]> {
+    // Byte order: every key starting with `prefix` lies between it and it + 0xff (never in UTF-8).
+    const from = prefix === '' ? '-' : Buffer.from(`[${prefix}`)
+    const to = prefix === '' ? '+' : Buffer.concat([Buffer.from(`[${prefix}`), Buffer.from([0xff])])
+    const found = await this.redis.command(['ZRANGEBYLEX', `${PREFIX}keys`, from, to]) as Buffer[]
+    return found.map((key) => key.toString('utf8'))
   }
 
   touch (key: string): void {
@@ -115,10 +124,16 @@ class RedisCacheStore implements CacheStore {
         total.evicted += Number(evicted)
         if (Number(expired) < SWEEP_BATCH && Number(evicted) < SWEEP_BATCH) break
       }
+      this.swept.expired += total.expired
+      this.swept.evicted += total.evicted
       return total
     })
     this.sweepChain = run.catch(noop)
     return run
+  }
+
+  sweepTotals (): SweepResult {
+    return { ...this.swept }
   }
 
   /** Sweeps soon once this process has written a tenth of maxBytes since the last sweep. */

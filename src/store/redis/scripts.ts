@@ -7,6 +7,7 @@
  *   P e:<key>   the entry's bytes (a Redis TTL = its useful life + a margin, or none)
  *   P size      hash key -> bytes;  P bytes: their sum;  P seq: the LRU clock
  *   P lru       sorted set key -> last access (P seq);  P exp: key -> expiresAt (epoch ms)
+ *   P keys      sorted set of every key at score 0, in byte order (keys(prefix): ZRANGEBYLEX)
  *   P l:<key>   a lease: "<owner>|<client id>|<expiresAt>"
  * Scripts name keys they build from the prefix, so this is for a single Redis (or a
  * primary with replicas), not Redis Cluster.
@@ -21,6 +22,7 @@ local function drop (p, k)
   end
   redis.call('ZREM', p .. 'lru', k)
   redis.call('ZREM', p .. 'exp', k)
+  redis.call('ZREM', p .. 'keys', k)
   return redis.call('DEL', p .. 'e:' .. k) == 1 or size ~= false
 end
 `
@@ -35,6 +37,7 @@ if ttl > 0 then redis.call('SET', p .. 'e:' .. k, v, 'PX', ttl) else redis.call(
 redis.call('HSET', p .. 'size', k, string.len(v))
 redis.call('INCRBY', p .. 'bytes', string.len(v))
 redis.call('ZADD', p .. 'lru', redis.call('INCR', p .. 'seq'), k)
+redis.call('ZADD', p .. 'keys', 0, k)
 if ARGV[5] == '' then redis.call('ZREM', p .. 'exp', k) else redis.call('ZADD', p .. 'exp', ARGV[5], k) end
 redis.call('PUBLISH', ARGV[6], ARGV[7])
 return 1

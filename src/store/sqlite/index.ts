@@ -76,6 +76,13 @@ class SqliteCacheStore extends KeyvCacheStore {
     return await this.leases.has(key)
   }
 
+  async keys (prefix: string): Promise<string[]> {
+    // GLOB is case-sensitive like the keys; its wildcards in the prefix are escaped as [*], [?], [[].
+    const pattern = prefix.replace(/[*?[]/g, '[$&]') + '*'
+    const rows = await this.query('SELECT key FROM entry_meta WHERE key GLOB ?', pattern)
+    return rows.map((row) => String(row.key))
+  }
+
   async stats (): Promise<StoreStats> {
     return await entryTotals(this.query)
   }
