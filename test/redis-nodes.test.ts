@@ -58,3 +58,26 @@ test('two nodes on one Redis: a POST on A, then at once a GET on B, is a miss (r
   }
   t.assert.deepEqual(stale, [], `${stale.length} of ${ROUNDS} GETs on B served the entry A had invalidated`)
 })
+
+test('two nodes on one Redis: a purge on A (one URL, then a host) is seen at once on B', { skip: noRedis, timeout: 120_000 }, async (t: TestContext) => {
+  const { origin, a, b } = await startFleet(t, ['/p/1', '/p/2'])
+  const prime = async (path: string): Promise<void> => {
+    let reply = await get(`${b.url}/${origin.host}${path}`, 10_000)
+    for (let i = 0; i < 50 && reply.headers['x-cache'] !== 'HIT'; i++) reply = await get(`${b.url}/${origin.host}${path}`, 10_000)
+    t.assert.equal(reply.headers['x-cache'], 'HIT', `${path} primed on B`)
+  }
+  await prime('/p/1')
+  await prime('/p/2')
+  const before = origin.hits('/p/1')
+  t.assert.equal(await send('PURGE', `${a.url}/${origin.host}/p/1`), 200)
+  const after = await get(`${b.url}/${origin.host}/p/1`, 10_000)
+  t.assert.equal(after.headers['x-cache'], 'MISS', 'B forgot the purged URL')
+  t.assert.equal(origin.hits('/p/1'), before + 1)
+
+  await prime('/p/1')
+  t.assert.equal(await send('DELETE', `${a.url}/_proxy/cache?host=${encodeURIComponent(origin.host)}`), 200)
+  for (const path of ['/p/1', '/p/2']) {
+    const reply = await get(`${b.url}/${origin.host}${path}`, 10_000)
+    t.assert.equal(reply.headers['x-cache'], 'MISS', `${path}: B forgot everything of the purged host`)
+  }
+})
