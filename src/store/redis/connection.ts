@@ -13,6 +13,9 @@ const LOG_INTERVAL_MS = 60_000
 /** Past this many commands without a reply (Redis stuck), calls reject without being sent. */
 const MAX_IN_FLIGHT = 1000
 
+/** After a timeout, Redis is pinged this often until it answers in time again (status() stays honest without traffic). */
+const PROBE_MS = 250
+
 /** Bytes stay Buffers (entries are binary); other replies are as node-redis decodes them. */
 const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const
 
@@ -35,6 +38,7 @@ export class Connection {
   private inFlight = 0
   /** Set when a command timed out, cleared by the next reply in time. */
   private slow: string | undefined
+  private probing = false
 
   constructor (url: string, private readonly timeoutMs: number, private readonly role: string, private readonly log: StoreLogger | undefined) {
     this.client = createClient({
@@ -76,7 +80,11 @@ export class Connection {
     sent.then(() => { this.inFlight-- }, () => { this.inFlight-- })
     let timer: NodeJS.Timeout | undefined
     const late = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`Redis did not answer within ${this.timeoutMs} ms (REDIS_TIMEOUT_MS)`)) }, this.timeoutMs)
+      // Rejected after one more I/O phase: a reply already received while this process was
+      // busy (the timers phase runs before the socket is read) still counts.
+      timer = setTimeout(() => {
+        setImmediate(() => { reject(new Error(`Redis did not answer within ${this.timeoutMs} ms (REDIS_TIMEOUT_MS)`)) })
+      }, this.timeoutMs)
     })
     try {
       const reply = await Promise.race([sent, late])
@@ -86,11 +94,26 @@ export class Connection {
       if (this.client.isReady) {
         this.slow = (error as Error).message
         this.failed(error as Error)
+        this.probe()
       }
       throw error
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  /** Pings until a reply comes in time (clearing `slow`), or the connection is closed. */
+  private probe (): void {
+    if (this.probing) return
+    this.probing = true
+    const attempt = (): void => {
+      if (!this.client.isOpen || this.slow === undefined) {
+        this.probing = false
+        return
+      }
+      this.command(['PING']).then(() => { this.probing = false }, () => { setTimeout(attempt, PROBE_MS).unref() })
+    }
+    setTimeout(attempt, PROBE_MS).unref()
   }
 
   private failed (error: Error): void {
@@ -106,6 +129,7 @@ export class Connection {
   private ready (): void {
     const was = this.down
     this.down = undefined
+    this.slow = undefined
     if (was !== undefined && was !== 'connecting') this.log?.info({ role: this.role }, 'Redis cache store reachable again')
     // A subscribing connection may not send CLIENT ID (and holds no leases).
     if (this.role !== 'subscriber') this.client.sendCommand(['CLIENT', 'ID'], { timeout: 1000 }).then((id) => { this.clientId = Number(id) }, () => {})
