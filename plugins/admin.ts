@@ -81,6 +81,8 @@ async function adminPlugin (fastify: FastifyInstance, opts: { config: Config }):
   })
   fastify.get(`${ADMIN_PREFIX}ready`, { config: open }, async (_request, reply) => {
     reply.header('cache-control', 'no-store')
+    const status = cache.store.status() // e.g. Redis reconnecting, or its notifications down
+    if (!status.ok) return reply.code(503).send({ status: 'degraded', reason: status.reason })
     try {
       await within(cache.store.stats(), READY_TIMEOUT_MS, 'the cache store')
       return reply.send({ status: 'ready' })

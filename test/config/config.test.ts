@@ -20,7 +20,7 @@ test('defaults are safe and documented', (t) => {
 
 test('invalid values name the variable', (t) => {
   const bad: Array<Record<string, string>> = [
-    { PORT: 'eighty' }, { PORT: '70000' }, { CACHE_STORE: 'redis://x' }, { LOG_LEVEL: 'loud' },
+    { PORT: 'eighty' }, { PORT: '70000' }, { CACHE_STORE: 'redis:/nope' }, { CACHE_STORE: 'redis://' }, { CACHE_STORE: 'redis://h/db' }, { CACHE_STORE: 'rediss://h:99999' }, { REDIS_TIMEOUT_MS: '0' }, { LOG_LEVEL: 'loud' },
     { UPSTREAM_TIMEOUT_MS: '0' }, { MAX_ENTRY_BYTES: '-1' }, { WORKERS: '0' }, { HOST: 'a b' }, { LOG_PRETTY: 'maybe' },
     { CONNECT_PORTS: '443,x' }, { CONNECT_PORTS: '0' }, { CONNECT_IDLE_TIMEOUT_MS: '0' }, { CONNECT_IDLE_TIMEOUT_MS: '5m' },
     { UPSTREAM_ALLOW: 'a b' }, { ALLOW_CLIENTS: '10.0.0.0/33' }, { CACHE_CONTROL_FIELD: 'Cache-Control' }, { MAX_URL_BYTES: '10' }, { PROXY_AUTH: 'nocolon' },
@@ -56,4 +56,13 @@ test('PM2-only variables: defaults, and an invalid MAX_MEMORY_RESTART is named',
   t.assert.deepEqual(loadPm2Config({}), { appName: 'caching-proxy', maxMemoryRestart: '1G' })
   t.assert.deepEqual(loadPm2Config({ PM2_APP_NAME: 'cpx-2', MAX_MEMORY_RESTART: '512M' }), { appName: 'cpx-2', maxMemoryRestart: '512M' })
   t.assert.throws(() => loadPm2Config({ MAX_MEMORY_RESTART: '1GB' }), { message: 'MAX_MEMORY_RESTART: expected a size such as 1G, 512M or 300000K, got "1GB"' })
+})
+
+test('CACHE_STORE takes redis:// and rediss:// URIs; an invalid one is refused without echoing its password', (t) => {
+  for (const uri of ['redis://127.0.0.1:6379', 'redis://cache.internal', 'redis://user:pw@cache:6380/2', 'rediss://:pw@cache.example.com:6380/0']) {
+    t.assert.equal(loadConfig({ CACHE_STORE: uri }).cacheStore, uri)
+  }
+  t.assert.equal(loadConfig({}).redisTimeoutMs, 50)
+  t.assert.equal(loadConfig({ REDIS_TIMEOUT_MS: '200' }).redisTimeoutMs, 200)
+  t.assert.throws(() => loadConfig({ CACHE_STORE: 'redis://u:s3cret@h/x' }), (error: Error) => /^CACHE_STORE: expected .*redis/.test(error.message) && !error.message.includes('s3cret'))
 })

@@ -1,11 +1,12 @@
-import { test, type TestContext } from 'node:test'
+import { after, before, beforeEach, test, type TestContext } from 'node:test'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { openStore } from '../../src/store/index.ts'
+import { openStore, type CacheStore, type StoreOptions } from '../../src/store/index.ts'
 import { tempDir } from '../helpers/app.ts'
-import { KB, openForTest as open, present, range } from '../helpers/store.ts'
+import { KB, openForTest, present, range } from '../helpers/store.ts'
+import { noRedis, redisCommand, startRedis, type RedisServer } from '../helpers/redis.ts'
 
 // The store contract (src/store/contract.ts): one suite that every backend passes. Opening
 // the same URI twice gives two store instances over the same data, as two worker processes
@@ -23,6 +24,21 @@ const backends: Backend[] = [
   { name: 'memory', uriFor: (dir) => `memory://${basename(dir)}`, crossProcess: false },
   { name: 'sqlite', uriFor: (dir) => `sqlite://${join(dir, 'nested', 'cache.sqlite')}`, crossProcess: true }
 ]
+
+// Redis: one redis-server for the file, emptied before each test (FLUSHALL). Its command
+// timeout is raised from 50 ms: this suite checks meaning, not speed on a loaded machine
+// (test/redis-faults.test.ts checks the timeout).
+const open = async (t: TestContext, uri: string, options: StoreOptions = {}): Promise<CacheStore> =>
+  await openForTest(t, uri, uri.startsWith('redis://') ? { commandTimeoutMs: 2000, ...options } : options)
+let redis: RedisServer | undefined
+if (noRedis === false) {
+  backends.push({ name: 'redis', uriFor: () => (redis as RedisServer).url, crossProcess: true })
+  before(async () => { redis = await startRedis(() => {}) })
+  after(async () => { await redis?.kill() })
+  beforeEach(async () => { if (redis !== undefined) await redisCommand(redis.port, 'FLUSHALL') })
+} else {
+  test('redis store: the contract suite', { skip: noRedis }, () => {})
+}
 
 /** Polls `check` for up to `ms`; returns its last answer. */
 async function eventually (check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
@@ -208,7 +224,7 @@ for (const { name, uriFor, crossProcess } of backends) {
     t.mock.timers.reset()
 
     // Closing a store releases its leases.
-    const c = await openStore(uri, { sweepIntervalMs: 0 })
+    const c = await openStore(uri, { sweepIntervalMs: 0, commandTimeoutMs: 2000 })
     t.assert.equal(await c.acquireLease('C', 60_000), true)
     await c.close()
     t.assert.equal(await a.acquireLease('C', 60_000), true)
@@ -280,7 +296,7 @@ for (const { name, uriFor, crossProcess } of backends) {
     t.after(() => { child.kill('SIGKILL') })
     const [line] = await once(child.stdout, 'data') as [Buffer]
     t.assert.equal(line.toString().trim(), 'true')
-    const store = await openStore(uri)
+    const store = await openStore(uri, { commandTimeoutMs: 2000 })
     t.after(() => store.close())
     t.assert.equal(await store.acquireLease('GET http://dead/', 600000), false, 'held by a live process')
     child.kill('SIGKILL')
