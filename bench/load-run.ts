@@ -10,9 +10,9 @@ export const CONNECTIONS = 50
 // ---------------------------------------------------------------------------------------------
 // CPU accounting from /proc (Linux; figures are null elsewhere)
 
-const CLK_TCK = 100 // USER_HZ; 100 on every Linux we care about
+export const CLK_TCK = 100 // USER_HZ; 100 on every Linux we care about
 
-function processTicks (pid: number | undefined): number | null {
+export function processTicks (pid: number | undefined): number | null {
   if (pid === undefined) return null
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')

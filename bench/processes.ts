@@ -70,8 +70,8 @@ export async function freePort (): Promise<number> {
 }
 
 /** Forks a bench/*.ts server and resolves with the port it reports over IPC. */
-export async function forkServer (script: string): Promise<{ child: ChildProcess, port: number }> {
-  const child = track(fork(path.join(here, script), [], {
+export async function forkServer (script: string, args: string[] = []): Promise<{ child: ChildProcess, port: number }> {
+  const child = track(fork(path.join(here, script), args, {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   }))

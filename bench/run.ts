@@ -1,5 +1,7 @@
 /**
- * Benchmark: the proxy's cache hits beside a bare Fastify serving the same bytes, plus a
+ * Benchmark, with wrk (autocannon when wrk is missing): the proxy's cache hits beside a bare
+ * Fastify serving the same bytes, uncacheable (no-store) misses and store fill beside a
+ * reply-from passthrough (bench/passthrough.ts), each with server CPU per request, plus a
  * coalescing probe. Run with `npm run bench` (builds first). Every server and every load
  * generator runs in its own child process; all traffic stays on 127.0.0.1.
  *
@@ -15,10 +17,13 @@ import os from 'node:os'
 import path from 'node:path'
 import { makeBodies, SIZES } from './bodies.ts'
 import { measureGenerationCheck } from './generation.ts'
-import { autocannon, CONNECTIONS, machineTicks, type LoadResult } from './load-run.ts'
+import { CONNECTIONS, machineTicks } from './load-run.ts'
+import { compare, type Compared, type Target } from './compare.ts'
+import { printResults } from './report.ts'
+import { haveWrk } from './wrk.ts'
 import { get, sleep, type Got } from './probe.ts'
 import { cleanup, forkServer, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
-import { fmt, median, percentile, table } from './stats.ts'
+import { fmt, percentile } from './stats.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
 const SECONDS = boundedEnv('BENCH_SECONDS', 3, 1, 10)
@@ -37,23 +42,6 @@ function boundedEnv (name: string, fallback: number, min: number, max: number): 
 
 // ---------------------------------------------------------------------------------------------
 // Main
-
-interface SizeSummary {
-  path: string
-  bytes: number
-  rounds: { bare: LoadResult, proxy: LoadResult }[]
-  bareRps: number
-  proxyRps: number
-  ratio: number
-  bareP99: number
-  proxyP99: number
-  bareCpu: number
-  proxyCpu: number
-  bareLoadCpu: number
-  proxyLoadCpu: number
-  machineBusy: number
-  problems: number
-}
 
 async function main (): Promise<void> {
   const args = process.argv.slice(2)
@@ -84,14 +72,16 @@ async function main (): Promise<void> {
   console.log(`machine: node ${machine.node}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.platform}, ` +
     `${machine.memoryGiB} GiB, loadavg ${machine.loadavg.join(' ')}, ` +
     `busy before start ${fmt(backgroundBusy)}% of all cores (other work on the machine skews every figure)`)
-  console.log(`load: autocannon -c ${CONNECTIONS}, ${ROUNDS} interleaved rounds x ${SECONDS} s per target and size ` +
+  console.log(`load: ${haveWrk() ? `wrk -t1 -c${CONNECTIONS} --latency` : `autocannon -c ${CONNECTIONS}`}, ${ROUNDS} interleaved rounds x ${SECONDS} s per target and size ` +
     `(+${WARMUP_SECONDS} s warm-up each); medians across rounds\n`)
 
   const tmpDir = makeTmpDir()
-  const [origin, bare] = await Promise.all([forkServer('origin.ts'), forkServer('bare.ts')])
+  const origin = await forkServer('origin.ts')
+  const [bare, passthrough] = await Promise.all([forkServer('bare.ts'), forkServer('passthrough.ts', [String(origin.port)])])
   const proxy = await startProxy(tmpDir)
   const bareBase = `http://127.0.0.1:${bare.port}`
   const proxyBase = `http://127.0.0.1:${proxy.port}/127.0.0.1:${origin.port}`
+  const passBase = `http://127.0.0.1:${passthrough.port}`
   console.log(`origin :${origin.port} (pid ${origin.child.pid}), bare :${bare.port} (pid ${bare.child.pid}), ` +
     `proxy :${proxy.port} (pid ${proxy.child.pid})`)
 
@@ -113,52 +103,17 @@ async function main (): Promise<void> {
   }
   console.log(`warm-up (x-cache, first -> second request): ${PATHS.map((p) => `${p} ${warm[p]}`).join('; ')}\n`)
 
-  const sizes: SizeSummary[] = []
-  let skipped = 0
-  for (const p of PATHS) {
-    const targets = { bare: { url: bareBase + p, child: bare.child }, proxy: { url: proxyBase + p, child: proxy.child } }
-    await autocannon(targets.bare.url, WARMUP_SECONDS, bare.child)
-    await autocannon(targets.proxy.url, WARMUP_SECONDS, proxy.child)
-    const rounds: SizeSummary['rounds'] = []
-    for (let round = 0; round < ROUNDS; round++) {
-      if (Date.now() - started > TOTAL_BUDGET_MS) { skipped++; continue }
-      // Alternate which target goes first so drift (thermal, GC, page cache) does not favour one.
-      const order = round % 2 === 0 ? ['bare', 'proxy'] as const : ['proxy', 'bare'] as const
-      const got: Partial<Record<'bare' | 'proxy', LoadResult>> = {}
-      for (const name of order) got[name] = await autocannon(targets[name].url, SECONDS, targets[name].child)
-      if (got.bare !== undefined && got.proxy !== undefined) rounds.push({ bare: got.bare, proxy: got.proxy })
-      process.stderr.write(`  ${p} round ${round + 1}/${ROUNDS}: bare ${fmt(got.bare?.rps ?? null)} req/s, proxy ${fmt(got.proxy?.rps ?? null)} req/s\n`)
-    }
-    sizes.push({
-      path: p,
-      bytes: SIZES[p],
-      rounds,
-      bareRps: median(rounds.map((r) => r.bare.rps)),
-      proxyRps: median(rounds.map((r) => r.proxy.rps)),
-      ratio: median(rounds.map((r) => r.proxy.rps / r.bare.rps)),
-      bareP99: median(rounds.map((r) => r.bare.p99)),
-      proxyP99: median(rounds.map((r) => r.proxy.p99)),
-      bareCpu: median(rounds.map((r) => r.bare.serverCpu ?? NaN)),
-      proxyCpu: median(rounds.map((r) => r.proxy.serverCpu ?? NaN)),
-      bareLoadCpu: median(rounds.map((r) => r.bare.loadCpu ?? NaN)),
-      proxyLoadCpu: median(rounds.map((r) => r.proxy.loadCpu ?? NaN)),
-      machineBusy: median(rounds.flatMap((r) => [r.bare.machineBusy ?? NaN, r.proxy.machineBusy ?? NaN])),
-      problems: rounds.reduce((n, r) => n + r.bare.errors + r.bare.non2xx + r.bare.timeouts +
-        r.proxy.errors + r.proxy.non2xx + r.proxy.timeouts, 0)
-    })
-  }
-
-  console.log('\ncache hits: proxy vs bare Fastify (medians; ratio = median of per-round proxy/bare)')
-  console.log(table(
-    ['size', 'bare req/s', 'proxy req/s', 'proxy/bare', 'bare p99 ms', 'proxy p99 ms', 'errors'],
-    sizes.map((s) => [s.path, fmt(s.bareRps), fmt(s.proxyRps), fmt(s.ratio, 2), fmt(s.bareP99), fmt(s.proxyP99), String(s.problems)])
-  ))
-  console.log('\nwhere the CPU went (medians; % of one core, machine = % of all cores)')
-  console.log(table(
-    ['size', 'bare srv', 'autocannon vs bare', 'proxy srv', 'autocannon vs proxy', 'machine busy'],
-    sizes.map((s) => [s.path, fmt(s.bareCpu), fmt(s.bareLoadCpu), fmt(s.proxyCpu), fmt(s.proxyLoadCpu), fmt(s.machineBusy)])
-  ))
-  if (skipped > 0) console.log(`note: ${skipped} round(s) skipped to stay within the ${TOTAL_BUDGET_MS / 1000} s budget`)
+  const plan = { rounds: ROUNDS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, overBudget: () => Date.now() - started > TOTAL_BUDGET_MS }
+  const loads: Compared[] = []
+  const bareT = (p: string): Target => ({ name: 'bare', url: bareBase + p, child: bare.child })
+  const proxyT = (p: string, fresh = false): Target => ({ name: 'proxy', url: proxyBase + p, child: proxy.child, fresh })
+  const passT = (p: string, fresh = false): Target => ({ name: 'passthrough', url: passBase + p, child: passthrough.child, fresh })
+  for (const p of PATHS) loads.push(await compare(`${p} hit`, bareT(p), proxyT(p), plan))
+  loads.push(await compare('no-store miss', passT('/nostore'), proxyT('/nostore'), plan))
+  if (haveWrk()) loads.push(await compare('store fill', passT('/fill/', true), proxyT('/fill/', true), plan))
+  const short = loads.filter((r) => r.rounds.length < ROUNDS).length
+  printResults(loads)
+  if (short > 0) console.log(`note: rounds skipped in ${short} scenario(s) to stay within the ${TOTAL_BUDGET_MS / 1000} s budget`)
 
   // The client's own floor: the same burst straight to the origin (its own fresh URL).
   const direct = await Promise.allSettled(Array.from({ length: PROBE_REQUESTS }, async () =>
@@ -209,8 +164,8 @@ async function main (): Promise<void> {
   if (wantJson) {
     const summary = {
       machine: { ...machine, backgroundBusy },
-      settings: { connections: CONNECTIONS, rounds: ROUNDS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS },
-      sizes,
+      settings: { tool: haveWrk() ? 'wrk' : 'autocannon', connections: CONNECTIONS, rounds: ROUNDS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS },
+      results: loads,
       coalescing: probe,
       generationCheck: generation,
       proxyLogLines: proxy.output.total,
