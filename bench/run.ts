@@ -9,7 +9,8 @@
  *   npm run bench -- --json            ... followed by a JSON summary on stdout
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
- * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load.
+ * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill) runs only those.
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -31,6 +32,11 @@ const WARMUP_SECONDS = 1
 const PROBE_REQUESTS = 100
 const TOTAL_BUDGET_MS = 170_000 // load rounds are skipped past this, so the run stays bounded
 const PATHS = Object.keys(SIZES)
+
+const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((w) => w.trim()).filter((w) => w !== '')
+function wanted (label: string): boolean {
+  return ONLY.length === 0 || ONLY.some((word) => label.split(/[\s/]+/).includes(word))
+}
 
 function boundedEnv (name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name]
@@ -108,9 +114,9 @@ async function main (): Promise<void> {
   const bareT = (p: string): Target => ({ name: 'bare', url: bareBase + p, child: bare.child })
   const proxyT = (p: string, fresh = false): Target => ({ name: 'proxy', url: proxyBase + p, child: proxy.child, fresh })
   const passT = (p: string, fresh = false): Target => ({ name: 'passthrough', url: passBase + p, child: passthrough.child, fresh })
-  for (const p of PATHS) loads.push(await compare(`${p} hit`, bareT(p), proxyT(p), plan))
-  loads.push(await compare('no-store miss', passT('/nostore'), proxyT('/nostore'), plan))
-  if (haveWrk()) loads.push(await compare('store fill', passT('/fill/', true), proxyT('/fill/', true), plan))
+  for (const p of PATHS) if (wanted(`${p} hit`)) loads.push(await compare(`${p} hit`, bareT(p), proxyT(p), plan))
+  if (wanted('no-store miss')) loads.push(await compare('no-store miss', passT('/nostore'), proxyT('/nostore'), plan))
+  if (haveWrk() && wanted('store fill')) loads.push(await compare('store fill', passT('/fill/', true), proxyT('/fill/', true), plan))
   const short = loads.filter((r) => r.rounds.length < ROUNDS).length
   printResults(loads)
   if (short > 0) console.log(`note: rounds skipped in ${short} scenario(s) to stay within the ${TOTAL_BUDGET_MS / 1000} s budget`)
