@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici'
 import type { Config } from '../config/index.ts'
 import type { Resolver } from './upstream/address-guard.ts'
 import { siteOfHost } from './browsing/site-origin.ts'
+import { lazyChildLoggerFactory } from './lazy-logger.ts'
 import errorsPlugin from '../plugins/errors.ts'
 import requestLogPlugin from '../plugins/request-log.ts'
 import accessPlugin from '../plugins/access.ts'
@@ -35,6 +36,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
       ...(options.logStream !== undefined && !config.logPretty ? { stream: options.logStream } : {})
     },
     logController: new LogController({ disableRequestLogging: true }), // plugins/request-log.ts writes one line instead
+    childLoggerFactory: lazyChildLoggerFactory, // no pino child per request until it writes a line
     // Slow clients are cut off: headers within CLIENT_HEADERS_TIMEOUT_MS (slowloris), the
     // whole request within CLIENT_REQUEST_TIMEOUT_MS, idle keep-alive sockets closed.
     http: {
