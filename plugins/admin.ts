@@ -11,6 +11,13 @@ import { cidrList } from '../src/upstream/address-ranges.ts'
 
 export const ADMIN_PREFIX = '/_proxy/'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The admin guard as an onRequest hook, for admin routes of other plugins (explain, dashboard). */
+    adminProtect: (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => void
+  }
+}
+
 const AdminForbidden = createError<[string]>('CPX_ADMIN_FORBIDDEN', '%s', 403)
 const AdminUnauthorized = createError<[string]>('CPX_ADMIN_UNAUTHORIZED', '%s', 401)
 const BadPurge = createError<[string]>('CPX_BAD_PURGE', '%s', 400)
@@ -59,6 +66,8 @@ async function adminPlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (refused.status === 401) reply.header('www-authenticate', 'Bearer realm="caching-proxy admin"')
     done(refused.status === 401 ? new AdminUnauthorized(refused.message) : new AdminForbidden(refused.message))
   }
+
+  fastify.decorate('adminProtect', protect)
 
   /** Purges and answers `{ purged, soft }` once every worker will miss (or revalidate) the entries. */
   async function answerPurge (request: FastifyRequest, reply: FastifyReply, target: PurgeTarget, query: Record<string, unknown>): Promise<FastifyReply> {

@@ -15,6 +15,7 @@ import connectPlugin from '../plugins/connect.ts'
 import pacPlugin from '../plugins/pac.ts'
 import metricsPlugin from '../plugins/metrics.ts'
 import adminPlugin from '../plugins/admin.ts'
+import explainPlugin from '../plugins/explain.ts'
 
 export interface AppOptions {
   /** Replace the upstream dispatcher (tests). */
@@ -68,5 +69,6 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   // Last: their hooks see the cache outcome and the judged upstream URL (PURGE).
   await app.register(metricsPlugin, { config })
   await app.register(adminPlugin, { config })
+  await app.register(explainPlugin, { config })
   return app
 }
