@@ -86,10 +86,14 @@ async function adminPlugin (fastify: FastifyInstance, opts: { config: Config }):
   // credentials (probes have none); the others go through the admin guard.
   const open = { public: true }
   fastify.get(`${ADMIN_PREFIX}health`, { config: open }, async (_request, reply) => {
-    return reply.header('cache-control', 'no-store').send({ status: 'ok', pid: process.pid, uptime: Math.round(process.uptime()) })
+    // Alive even while shedding load (a restart would not help); ready says so to balancers.
+    const pressure = fastify.hasDecorator('loadShedding') ? fastify.loadShedding.state() : undefined
+    return reply.header('cache-control', 'no-store').send({ status: 'ok', pid: process.pid, uptime: Math.round(process.uptime()), ...(pressure === undefined ? {} : { underPressure: pressure.underPressure }) })
   })
   fastify.get(`${ADMIN_PREFIX}ready`, { config: open }, async (_request, reply) => {
     reply.header('cache-control', 'no-store')
+    const pressure = fastify.hasDecorator('loadShedding') ? fastify.loadShedding.state() : undefined
+    if (pressure?.underPressure === true) return reply.code(503).send({ status: 'under-pressure', reason: pressure.reason, readings: pressure.readings })
     try {
       await within(cache.store.stats(), READY_TIMEOUT_MS, 'the cache store')
       return reply.send({ status: 'ready' })

@@ -26,7 +26,8 @@ const REFUSAL_RULES: Record<string, string> = {
   CPX_PROXY_CREDENTIALS_REQUIRED: 'auth',
   CPX_LOOP_DETECTED: 'loop',
   CPX_ADMIN_FORBIDDEN: 'admin',
-  CPX_ADMIN_UNAUTHORIZED: 'admin'
+  CPX_ADMIN_UNAUTHORIZED: 'admin',
+  CPX_UNDER_PRESSURE: 'load-shedding'
 }
 
 export interface Measured { bytes: number, originSeconds?: number }

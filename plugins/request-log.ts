@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 
-/** PM2 numbers its cluster workers (NODE_APP_INSTANCE); alone, the worker is its pid. */
-const WORKER = process.env.NODE_APP_INSTANCE ?? String(process.pid)
+/** The worker: its pid, as in the metrics' `worker` label. */
+const WORKER = process.pid
 
 /**
  * One log line per request: method, upstream URL, status, X-Cache and the typed cache

@@ -16,6 +16,7 @@ import pacPlugin from '../plugins/pac.ts'
 import metricsPlugin from '../plugins/metrics.ts'
 import adminPlugin from '../plugins/admin.ts'
 import explainPlugin from '../plugins/explain.ts'
+import loadSheddingPlugin, { type LoadSheddingOptions } from '../plugins/load-shedding.ts'
 
 export interface AppOptions {
   /** Replace the upstream dispatcher (tests). */
@@ -24,6 +25,8 @@ export interface AppOptions {
   resolver?: Resolver
   /** Write the JSON log lines here instead of stdout (tests; ignored with LOG_PRETTY). */
   logStream?: { write: (line: string) => void }
+  /** An extra pressure check for load shedding (tests inject pressure with it). */
+  pressureCheck?: LoadSheddingOptions['check']
 }
 
 /** Builds the proxy without listening, so tests can `inject()` into it. */
@@ -62,6 +65,8 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(pathBrowsingPlugin, { config })
   await app.register(upstreamPlugin, { config, dispatcher: options.dispatcher, resolver: options.resolver })
   await app.register(cachePlugin, { config })
+  // After the cache: hits were answered in its onRequest hook before this one sheds anything.
+  await app.register(loadSheddingPlugin, { config, check: options.pressureCheck })
   await app.register(proxyPlugin, { config })
   await app.register(usagePlugin)
   await app.register(connectPlugin, { config, resolver: options.resolver })
