@@ -1,10 +1,10 @@
-import { METHODS as NODE_METHODS, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
+import { METHODS as NODE_METHODS, type ServerResponse } from 'node:http'
 import { Transform, pipeline } from 'node:stream'
 import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
-import { appendVia, stripHopByHop, upstreamRequestHeaders } from '../src/http/headers.ts'
-import { normalizeResponseHeaders } from '../src/http/response-headers.ts'
+import { appendVia, upstreamRequestHeaders } from '../src/http/headers.ts'
+import { upstreamHeaders } from '../src/engine/index.ts'
 import { withoutOwnField } from '../src/cache/targeted-cache-control.ts'
 import type { StoredHeaders } from '../src/cache/entry.ts'
 import { BadUpstreamUrl, BodyTooLarge, upstreamError } from '../src/errors.ts'
@@ -48,16 +48,6 @@ function answerMaxForwards (request: FastifyRequest, reply: FastifyReply): boole
  */
 function interimTarget (request: FastifyRequest, reply: FastifyReply): ServerResponse | undefined {
   return request.originalUrl.startsWith('/') && isBrowser(request.headers) ? undefined : reply.raw
-}
-
-/** The response headers the client gets; ones that cannot be normalised are refused 502 by the cache plugin, which runs next. */
-function safelyNormalized (headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const stripped = stripHopByHop(headers)
-  try {
-    return normalizeResponseHeaders(stripped)
-  } catch {
-    return stripped
-  }
 }
 
 /**
@@ -109,7 +99,13 @@ export default async function proxyPlugin (fastify: FastifyInstance, opts: { con
         timeout: config.upstreamTimeoutMs,
         retryDelay: () => null, // never replay a request on 503
         rewriteRequestHeaders: (request, headers) => withInterimTarget(fastify.cache.conditionalHeaders(request as never, upstreamRequestHeaders(headers)), interimTarget(request as never, reply)),
-        rewriteHeaders: (headers) => ({ ...withoutOwnField(safelyNormalized(headers) as StoredHeaders, config.cacheControlField), via: appendVia(headers.via) }),
+        // Normalised once, here, for the client and the cache (which refuses 502 what cannot be).
+        rewriteHeaders: (headers, request) => {
+          const normalized = upstreamHeaders(headers)
+          if (request !== undefined) (request as FastifyRequest).upstreamHeaders = normalized
+          const sent = normalized.headers ?? normalized.stripped as StoredHeaders
+          return { ...withoutOwnField(sent, config.cacheControlField), via: appendVia(headers.via) }
+        },
         onResponse: (request, reply, res) => {
           fastify.cache.onUpstreamResponse(request as never, reply as never, res as never)
         },

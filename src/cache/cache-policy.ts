@@ -56,7 +56,7 @@ function hasExplicitFreshness (cc: Directives, headers: StoredHeaders): boolean 
   return headers.expires !== undefined || 'max-age' in cc || 's-maxage' in cc || 'public' in cc
 }
 
-function allowsAuthorizedDirectives (cc: Directives): boolean {
+export function allowsAuthorizedDirectives (cc: Directives): boolean {
   return 'public' in cc || 's-maxage' in cc || 'must-revalidate' in cc
 }
 

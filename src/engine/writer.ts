@@ -1,0 +1,126 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
+import { headersToStore, notStorableReason } from '../cache/cache-policy.ts'
+import { encodeEntry, type CacheEntry, type StoredHeaders } from '../cache/entry.ts'
+import { uselessAt, type FreshnessOptions } from '../cache/freshness.ts'
+import { variantKey, varyNames } from '../cache/vary.ts'
+import type { CacheStore } from '../store/index.ts'
+import type { Lookup } from './lookup.ts'
+import type { StoreCalls } from './store-calls.ts'
+import type { Cached } from './types.ts'
+
+export interface WriterSettings {
+  freshness: FreshnessOptions
+  cacheSetCookie: boolean
+  maxEntryBytes: number
+}
+
+/** A response the origin sent, as the writer needs it (headers normalised, hop-by-hop gone). */
+export interface ResponseToStore {
+  /** The URL key (see Found.storeKey for the variant's). */
+  key: string
+  /** The URL's Vary index stamp when it has one. */
+  epoch?: number
+  url: string
+  status: number
+  headers: StoredHeaders
+  /** The headers the cache decides by (policyHeaders of `headers`). */
+  policy: StoredHeaders
+  /** The request's headers (they select the variant). */
+  requestHeaders: IncomingHttpHeaders
+  requestTime: number
+  responseTime: number
+}
+
+/** A storable response whose body is still arriving. */
+export interface PendingWrite {
+  storeKey: string
+  storedHeaders: StoredHeaders
+  vary: string[] | undefined
+  epoch: number
+  /** Stores the entry with its whole body; undefined (nothing stored) when the body is missing or cut short. */
+  commit: (whole: Buffer | undefined) => Saved | undefined
+}
+
+export interface Saved {
+  cached: Cached
+  /** Resolves once the store confirmed the write (never rejects). */
+  written: Promise<void>
+}
+
+/** The one storing path: client misses, 304 refreshes and background refreshes all store through it. */
+export class Writer {
+  constructor (
+    private readonly store: CacheStore,
+    private readonly lookup: Lookup,
+    private readonly calls: StoreCalls,
+    private readonly settings: WriterSettings
+  ) {}
+
+  /**
+   * Why a response may not be stored, or undefined when it may: RFC 9111 §3 (cache-policy.ts),
+   * a declared length over MAX_ENTRY_BYTES, or a body delimited only by the connection closing
+   * (it cannot be told from one cut off by a reset).
+   */
+  refusal (request: { method: string, headers: IncomingHttpHeaders }, status: number, headers: StoredHeaders, policy: StoredHeaders, connection: unknown): string | undefined {
+    if (request.method === 'HEAD') return 'head'
+    const reason = notStorableReason({ method: 'GET', headers: request.headers }, status, policy, { cacheSetCookie: this.settings.cacheSetCookie })
+    if (reason !== undefined) return reason
+    const declared = headers['content-length']
+    if (declared !== undefined && Number(declared) > this.settings.maxEntryBytes) return 'too-large'
+    if (declared === undefined && /close/i.test(String(connection ?? ''))) return 'unframed'
+    return undefined
+  }
+
+  /** Starts storing a storable response: where it will go, and how to commit its body. */
+  begin (response: ResponseToStore): PendingWrite {
+    const vary = varyNames(response.headers.vary) as string[] | undefined
+    const epoch = response.epoch ?? response.responseTime
+    const storeKey = vary === undefined ? response.key : variantKey(response.key, vary, response.requestHeaders, epoch)
+    const storedHeaders = headersToStore(response.headers, response.policy)
+    const declared = response.headers['content-length'] === undefined ? undefined : Number(response.headers['content-length'])
+    const commit = (whole: Buffer | undefined): Saved | undefined => {
+      if (whole === undefined || (declared !== undefined && whole.length !== declared)) return undefined
+      const { url, status, requestTime, responseTime } = response
+      return this.save(response.key, storeKey, { url, status, headers: storedHeaders, requestTime, responseTime, vary, body: whole }, epoch)
+    }
+    return { storeKey, storedHeaders, vary, epoch, commit }
+  }
+
+  /** Stores a response (and the Vary index of its URL when it varies). */
+  save (key: string, storeKey: string, entry: CacheEntry, epoch = entry.responseTime): Saved {
+    const cached = this.lookup.prepare(entry)
+    const writes: Array<Promise<void>> = []
+    if (entry.vary !== undefined && storeKey !== key) {
+      const index: CacheEntry = { url: entry.url, status: 0, headers: {}, requestTime: epoch, responseTime: epoch, vary: entry.vary, body: Buffer.alloc(0) }
+      const encodedIndex = encodeEntry(index)
+      writes.push(this.put(key, this.lookup.prepare(index), encodedIndex, undefined))
+    }
+    const encoded = encodeEntry({ ...entry, vary: undefined })
+    writes.push(this.put(storeKey, cached, encoded, uselessAt(cached.fresh, entry.headers, this.settings.freshness)))
+    return { cached, written: Promise.all(writes).then(() => {}) }
+  }
+
+  private put (key: string, cached: Cached, encoded: Buffer, expiresAt: number | undefined): Promise<void> {
+    this.lookup.remember(key, cached, encoded.length)
+    return this.calls.track(this.store.set(key, encoded, { expiresAt }), 'set')
+  }
+
+  /** Deletes an entry; resolves once every process will miss it (never rejects). */
+  invalidate (key: string): Promise<void> {
+    this.lookup.forget(key)
+    return this.calls.track(this.store.delete(key), 'delete')
+  }
+}
+
+/** Reads a body whole, or 'too-large' (the body destroyed) once it passes `maxBytes`; rejects on a stream error. */
+export async function readWhole (body: Readable, maxBytes: number): Promise<Buffer | 'too-large'> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length
+    if (size > maxBytes) return 'too-large' // leaving the loop destroys the body
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks, size)
+}
