@@ -16,6 +16,7 @@ import pacPlugin from '../plugins/pac.ts'
 import metricsPlugin from '../plugins/metrics.ts'
 import adminPlugin from '../plugins/admin.ts'
 import explainPlugin from '../plugins/explain.ts'
+import dashboardPlugin from '../plugins/dashboard.ts'
 import loadSheddingPlugin, { type LoadSheddingOptions } from '../plugins/load-shedding.ts'
 
 export interface AppOptions {
@@ -75,5 +76,6 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(metricsPlugin, { config })
   await app.register(adminPlugin, { config })
   await app.register(explainPlugin, { config })
+  await app.register(dashboardPlugin, { config })
   return app
 }
