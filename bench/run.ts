@@ -15,6 +15,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { makeBodies, SIZES } from './bodies.ts'
 import { measureGenerationCheck } from './generation.ts'
+import { measureLogCost } from './log-cost.ts'
 import { autocannon, CONNECTIONS, machineTicks, type LoadResult } from './load-run.ts'
 import { get, sleep, type Got } from './probe.ts'
 import { cleanup, forkServer, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
@@ -198,6 +199,8 @@ async function main (): Promise<void> {
 
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
+  const logCost = await measureLogCost()
+  console.log(`LOG_LEVEL=info against warn: ${fmt(logCost.differenceUs, 1)} µs CPU per 1 KiB memory-tier hit (one ${logCost.lineBytes}-byte line; inject(), median of ${logCost.rounds} paired rounds)`)
 
   if (proxy.output.total > 0) {
     console.log(`\nproxy wrote ${proxy.output.total} log line(s) at warn or above; last ones:`)
@@ -213,6 +216,7 @@ async function main (): Promise<void> {
       sizes,
       coalescing: probe,
       generationCheck: generation,
+      logCost,
       proxyLogLines: proxy.output.total,
       seconds
     }
