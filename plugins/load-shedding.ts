@@ -12,7 +12,7 @@ export interface LoadSheddingState {
   /** Which threshold is passed, in words (absent when none). */
   reason?: string
   /** Current readings (event-loop delay ms, heap and RSS bytes). */
-  readings: { eventLoopDelayMs: number, heapUsedBytes: number, rssBytes: number }
+  readings: { eventLoopDelayMs: number | null, heapUsedBytes: number, rssBytes: number }
 }
 
 declare module 'fastify' {
@@ -49,16 +49,18 @@ async function loadSheddingPlugin (fastify: FastifyInstance, opts: LoadSheddingO
       if (request.url.startsWith(ADMIN_PREFIX) || request.url === ADMIN_PREFIX.slice(0, -1)) return
       reply.header('retry-after', retryAfter)
       // A rejection reaches our error handler: JSON or HTML like every error, with its code.
-      return Promise.reject(new UnderPressure(value === undefined ? type : `${type} ${Math.round(value)}`))
+      return Promise.reject(new UnderPressure(value === undefined || !Number.isFinite(value) ? type : `${type} ${Math.round(value)}`))
     }
   })
 
   function state (): LoadSheddingState {
     const usage = fastify.memoryUsage()
-    const readings = { eventLoopDelayMs: Math.round(usage.eventLoopDelay), heapUsedBytes: usage.heapUsed, rssBytes: usage.rssBytes }
+    // Infinity: no timer ran during the whole sample (the loop was blocked throughout); JSON has no Infinity.
+    const delay = Number.isFinite(usage.eventLoopDelay) ? Math.round(usage.eventLoopDelay) : null
+    const readings = { eventLoopDelayMs: delay, heapUsedBytes: usage.heapUsed, rssBytes: usage.rssBytes }
     if (!fastify.isUnderPressure()) return { underPressure: false, readings }
     let reason = 'the health check failed'
-    if (config.maxEventLoopDelayMs > 0 && usage.eventLoopDelay > config.maxEventLoopDelayMs) reason = `event loop delay ${readings.eventLoopDelayMs} ms > MAX_EVENT_LOOP_DELAY_MS ${config.maxEventLoopDelayMs}`
+    if (config.maxEventLoopDelayMs > 0 && usage.eventLoopDelay > config.maxEventLoopDelayMs) reason = `event loop delay ${delay === null ? 'over the whole 1 s sample' : `${delay} ms`} > MAX_EVENT_LOOP_DELAY_MS ${config.maxEventLoopDelayMs}`
     else if (config.maxHeapUsedBytes > 0 && usage.heapUsed > config.maxHeapUsedBytes) reason = `heap used ${usage.heapUsed} B > MAX_HEAP_USED_BYTES ${config.maxHeapUsedBytes}`
     else if (config.maxRssBytes > 0 && usage.rssBytes > config.maxRssBytes) reason = `RSS ${usage.rssBytes} B > MAX_RSS_BYTES ${config.maxRssBytes}`
     return { underPressure: true, reason, readings }

@@ -95,3 +95,19 @@ test('a real threshold: MAX_HEAP_USED_BYTES below the heap sheds within a sample
   t.assert.match(res.json().message, /heapUsedBytes/)
   t.assert.equal(site.hits('/a'), 0)
 })
+
+test('MAX_EVENT_LOOP_DELAY_MS: a blocked event loop sheds until it recovers', { timeout: 30_000 }, async (t) => {
+  const site = await origin(t)
+  const app = await testApp(t, { MAX_EVENT_LOOP_DELAY_MS: '200' })
+  t.assert.equal((await app.inject({ url: '/_proxy/ready' })).statusCode, 200)
+  const until1500 = performance.now() + 1500
+  while (performance.now() < until1500) { /* the loop is blocked: the next sample sees it */ }
+  const ready = await until('ready reports the delay', async () => {
+    const res = await app.inject({ url: '/_proxy/ready' })
+    return res.statusCode === 503 ? res : undefined
+  }, { timeoutMs: 5000, intervalMs: 5 })
+  t.assert.match(ready.json().reason, /^event loop delay (\d+ ms|over the whole 1 s sample) > MAX_EVENT_LOOP_DELAY_MS 200$/)
+  // The next samples are normal again: served.
+  await until('ready again', async () => (await app.inject({ url: '/_proxy/ready' })).statusCode === 200 || undefined, { timeoutMs: 5000 })
+  t.assert.equal((await app.inject({ url: `/${site.host}/a` })).statusCode, 200)
+})
