@@ -30,6 +30,7 @@ module.exports = {
     shutdown_with_message: false,
     stop_exit_codes: [78], // an invalid configuration is not retried forever
     max_memory_restart: resolved.maxMemoryRestart,
+    pmx: false, // no @pm2/io module injected into workers: it wraps http for metrics we export ourselves (/_proxy/metrics)
     env: {
       NODE_ENV: 'production',
       PM2_DISABLE_VERSION_CHECK: '1'

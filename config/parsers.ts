@@ -52,8 +52,21 @@ export const fieldName: Parser<string> = (raw, name) => {
 }
 
 export const storeUri: Parser<string> = (raw, name) => {
-  if (raw === 'memory://' || /^sqlite:\/\/.+/.test(raw)) return raw
-  throw new ConfigError(name, 'sqlite://<path> or memory://', raw)
+  if (raw === 'memory://' || /^sqlite:\/\/.+/.test(raw) || redisUri(raw)) return raw
+  // A Redis password is not echoed.
+  throw new ConfigError(name, 'sqlite://<path>, memory:// or redis[s]://[user:password@]host[:port][/db]', raw.replace(/^(rediss?:\/\/[^:@/]*):[^@/]*@/, '$1:<hidden>@'))
+}
+
+/** redis://[user:password@]host[:port][/db] or rediss:// (TLS), as @redis/client reads it. */
+function redisUri (raw: string): boolean {
+  if (!/^rediss?:\/\//.test(raw)) return false
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    return false
+  }
+  return url.hostname !== '' && /^(\/\d{0,2})?$/.test(url.pathname) && url.search === '' && url.hash === ''
 }
 
 /** A number of processes, or "max" for one per core. */

@@ -25,7 +25,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export const SCHEMA = [
   variable({ name: 'PORT', key: 'port', default: '8888', parse: is.integer(0, 65535), doc: 'TCP port to listen on' }),
   variable({ name: 'HOST', key: 'host', default: '127.0.0.1', parse: is.host, doc: 'address to listen on' }),
-  variable({ name: 'CACHE_STORE', key: 'cacheStore', default: 'sqlite://./data/cache.sqlite', parse: is.storeUri, doc: 'where the cache lives: sqlite://<path> or memory://' }),
+  variable({ name: 'CACHE_STORE', key: 'cacheStore', default: 'sqlite://./data/cache.sqlite', parse: is.storeUri, doc: 'where the cache lives: sqlite://<path>, memory:// or redis[s]://host[:port][/db]' }),
+  variable({ name: 'REDIS_TIMEOUT_MS', key: 'redisTimeoutMs', default: '50', parse: is.integer(1, 60_000), doc: 'bound on each Redis command (CACHE_STORE=redis://); past it the request is served uncached' }),
   variable({ name: 'WORKERS', key: 'workers', default: 'max', parse: is.workers, doc: 'PM2 cluster instances, or max for one per core' }),
   variable({ name: 'LOG_LEVEL', key: 'logLevel', default: 'info', parse: is.oneOf(LOG_LEVELS), doc: 'pino log level' }),
   variable({ name: 'LOG_PRETTY', key: 'logPretty', default: 'false', parse: is.boolean, doc: 'human-readable logs through pino-pretty' }),

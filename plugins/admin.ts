@@ -94,6 +94,8 @@ async function adminPlugin (fastify: FastifyInstance, opts: { config: Config }):
     reply.header('cache-control', 'no-store')
     const pressure = fastify.hasDecorator('loadShedding') ? fastify.loadShedding.state() : undefined
     if (pressure?.underPressure === true) return reply.code(503).send({ status: 'under-pressure', reason: pressure.reason, readings: pressure.readings })
+    const status = cache.store.status() // e.g. Redis reconnecting, or its notifications down
+    if (!status.ok) return reply.code(503).send({ status: 'degraded', reason: status.reason })
     try {
       await within(cache.store.stats(), READY_TIMEOUT_MS, 'the cache store')
       return reply.send({ status: 'ready' })

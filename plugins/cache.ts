@@ -96,7 +96,7 @@ function engineSettings (config: Config): EngineSettings {
 /** The cache as Fastify hooks and decorators: the engine (src/engine/) does the work. */
 async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
-  const store = await openStore(config.cacheStore, { maxBytes: config.maxCacheBytes, log: fastify.log })
+  const store = await openStore(config.cacheStore, { maxBytes: config.maxCacheBytes, commandTimeoutMs: config.redisTimeoutMs, log: fastify.log })
   const engine = createEngine(engineSettings(config), { store, upstream: fastify.upstreamAgent, log: fastify.log })
 
   fastify.decorateRequest('cacheState', null)

@@ -14,6 +14,8 @@ const REMOTE_POLL_MS = 10
  */
 export class Coalescing {
   readonly flights = new Flights<SharedHead, Cached>()
+  /** Settles (and is replaced) when another process announces a change: remote waiters look at once. */
+  private wake = Coalescing.signal()
 
   constructor (
     private readonly store: CacheStore,
@@ -22,7 +24,19 @@ export class Coalescing {
     private readonly freshness: FreshnessOptions,
     /** How long a lease lives, and the longest any wait lasts. */
     readonly leaseMs: number
-  ) {}
+  ) {
+    store.onRemoteChange(() => {
+      const { notify } = this.wake
+      this.wake = Coalescing.signal()
+      notify()
+    })
+  }
+
+  private static signal (): { changed: Promise<void>, notify: () => void } {
+    let notify = (): void => {}
+    const changed = new Promise<void>((resolve) => { notify = resolve })
+    return { changed, notify }
+  }
 
   /** The outcome of the flight under way for `key`, or undefined when there is none. */
   join (key: string): Promise<Outcome> | undefined {
@@ -84,11 +98,17 @@ export class Coalescing {
       : undefined
   }
 
-  /** Polls the shared store while another process fetches the key; the entry, or undefined when it gave up. */
+  /**
+   * Looks in the shared store while another process fetches the key, each time a change
+   * notification arrives (Redis pub/sub, the SQLite change log) or REMOTE_POLL_MS passed;
+   * the entry, or undefined when it gave up.
+   */
   private async waitForRemote (state: CacheState, headers: IncomingHttpHeaders): Promise<Cached | undefined> {
     const deadline = Date.now() + this.leaseMs
     for (let round = 0; Date.now() < deadline; round++) {
-      await new Promise((resolve) => setTimeout(resolve, REMOTE_POLL_MS))
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([new Promise((resolve) => { timer = setTimeout(resolve, REMOTE_POLL_MS) }), this.wake.changed])
+      clearTimeout(timer)
       const found = await this.storedElsewhere(state, headers)
       if (found !== undefined) return found
       // The holder may have stored and let go since the look above: one more look decides.

@@ -32,6 +32,11 @@ export interface EntryStore {
   sweep (): Promise<SweepResult>
   /** What this instance's sweeps (timer, automatic or called) deleted since it opened (metrics). */
   sweepTotals (): SweepResult
+  /**
+   * Whether the storage can be used now (synchronous, cheap), for a readiness report: a
+   * store that is not ok rejects its calls and is being reconnected or reopened.
+   */
+  status (): StoreStatus
   /** Stops the timers, flushes pending access times, releases this instance's leases. */
   close (): Promise<void>
 }
@@ -67,6 +72,7 @@ export interface SetOptions {
 }
 
 export interface StoreStats { entries: number, bytes: number }
+export interface StoreStatus { ok: boolean, reason?: string }
 export interface SweepResult { expired: number, evicted: number }
 
 export interface StoreOptions {
@@ -81,6 +87,8 @@ export interface StoreOptions {
    * I/O errors) is tried again in the background. Default 2000 ms.
    */
   reopenIntervalMs?: number
+  /** Bound on each command to a networked store (Redis), in ms. Default 50. */
+  commandTimeoutMs?: number
   /** Where the store reports an outage, its recovery and a corrupt file moved aside (once each). */
   log?: StoreLogger
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type Keyv from 'keyv'
 import type { KeyvOptions } from 'keyv'
-import type { CacheStore, SetOptions, StoreStats, SweepResult } from './contract.ts'
+import type { CacheStore, SetOptions, StoreStats, StoreStatus, SweepResult } from './contract.ts'
 import { noop, type Settings } from './settings.ts'
 
 /** A sweep starts soon after this process wrote this fraction of maxBytes since the last one. */
@@ -74,6 +74,7 @@ export abstract class KeyvCacheStore implements CacheStore {
   onRemoteChange (_listener: (key: string) => void): void {}
   changedElsewhere (): boolean { return false }
   async syncChanges (): Promise<void> {}
+  status (): StoreStatus { return { ok: true } }
 
   /** Sweeps run one at a time; each call gets a sweep that starts after it was called. */
   sweep (): Promise<SweepResult> {

@@ -1,0 +1,38 @@
+import { test } from 'node:test'
+import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { SnapshotDirectory } from '../../src/admin/snapshots.ts'
+import { tempDir } from '../helpers/app.ts'
+
+test('snapshot directory: beside a sqlite file only', (t) => {
+  t.assert.equal(SnapshotDirectory.forStore('sqlite:///var/lib/cpx/cache.sqlite'), '/var/lib/cpx/cache.sqlite-metrics')
+  t.assert.equal(SnapshotDirectory.forStore('sqlite://./data/cache.sqlite'), './data/cache.sqlite-metrics')
+  t.assert.equal(SnapshotDirectory.forStore('sqlite://:memory:'), undefined)
+  t.assert.equal(SnapshotDirectory.forStore('memory://'), undefined)
+})
+
+test('snapshot directory: a worker reads the others\' live snapshots, not its own, not stale ones', async (t) => {
+  const dir = join(tempDir(t), 'cache.sqlite-metrics')
+  const a = new SnapshotDirectory(dir, '100')
+  const b = new SnapshotDirectory(dir, '200')
+  const c = new SnapshotDirectory(dir, '300')
+  t.assert.deepEqual(await a.others(), [], 'no directory yet')
+  await a.write([{ name: 'a' }])
+  await b.write([{ name: 'b' }])
+  await c.write([{ name: 'c' }])
+  await b.write([{ name: 'b2' }]) // replaced whole
+  t.assert.deepEqual((await a.others() as Array<Array<{ name: string }>>).map((s) => s[0].name).sort(), ['b2', 'c'])
+  // c stopped 6 s ago: left out; a file of an hour ago, and an old temporary file, are deleted.
+  const old = (seconds: number): Date => new Date(Date.now() - seconds * 1000)
+  utimesSync(join(dir, '300.json'), old(6), old(6))
+  writeFileSync(join(dir, '400.json'), '[]')
+  utimesSync(join(dir, '400.json'), old(3700), old(3700))
+  writeFileSync(join(dir, '500.json.1.tmp'), '[')
+  utimesSync(join(dir, '500.json.1.tmp'), old(3700), old(3700))
+  writeFileSync(join(dir, '600.json'), '{ half a fi') // unreadable: skipped
+  t.assert.deepEqual((await a.others() as Array<Array<{ name: string }>>).map((s) => s[0].name), ['b2'])
+  t.assert.deepEqual(readdirSync(dir).sort(), ['100.json', '200.json', '300.json', '600.json'])
+  b.remove()
+  t.assert.equal(existsSync(join(dir, '200.json')), false)
+  t.assert.deepEqual(await a.others(), [])
+})
