@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { StoredHeaders } from './entry.ts'
 import { parseCacheControl, type Directives } from './cache-control.ts'
 import { varyNames } from './vary.ts'
+import { parseContentRange } from '../http/range.ts'
 
 export interface RequestLike {
   method: string
@@ -33,7 +34,8 @@ export function notStorableReason (request: RequestLike, status: number, headers
   // §5.2.1.5: no-store in the request forbids storing its response.
   if ('no-store' in parseCacheControl(request.headers['cache-control'])) return 'request-no-store'
   if (status < 200 || status > 599) return 'status'
-  if (status === 206) return 'partial'
+  // §3.3: a partial response is storable when it carries one satisfied range of a known length.
+  if (status === 206 && !storablePart(headers)) return 'partial'
   if (status === 304) return 'not-modified'
   const cc = parseCacheControl(headers['cache-control'])
   if ('must-understand' in cc) {
@@ -49,6 +51,13 @@ export function notStorableReason (request: RequestLike, status: number, headers
   if (varyNames(headers.vary) === '*') return 'vary-star'
   if (headers['set-cookie'] !== undefined && !options.cacheSetCookie) return 'set-cookie'
   return undefined
+}
+
+/** A 206 whose Content-Range is one satisfied range of a known length, and whose declared length matches it. */
+function storablePart (headers: StoredHeaders): boolean {
+  const part = parseContentRange(headers['content-range'])
+  const declared = headers['content-length']
+  return part !== undefined && (declared === undefined || Number(declared) === part.end - part.start + 1)
 }
 
 /** §3: Expires, max-age, s-maxage or public make a response of any final status storable. */

@@ -5,7 +5,7 @@ import { currentAge, remainingSeconds } from '../cache/freshness.ts'
 import { cacheStatusParams, xCache, type CacheOutcome } from '../cache/outcome.ts'
 import { notModified, notModifiedHeaders } from '../http/conditional.ts'
 import { appendCacheStatus } from '../http/headers.ts'
-import { evaluateRange } from '../http/range.ts'
+import { evaluateRange, evaluateStoredPartial, parseContentRange } from '../http/range.ts'
 import { sliceStream } from '../http/range-slice.ts'
 import { single } from '../http/response-headers.ts'
 import { discard, type Answer, type Cached } from './types.ts'
@@ -68,6 +68,27 @@ function withoutSetCookie (headers: StoredHeaders): StoredHeaders {
   return rest
 }
 
+/** The range of a stored 206 a request asks for, and where the stored part starts; undefined when none fits. */
+function storedPart (request: Asking, cached: Cached): { start: number, end: number, contentRange: string, offset: number } | undefined {
+  const { headers } = cached.entry
+  // Validators are compared with a whole representation; a part never answers a conditional request.
+  if (request.method !== 'GET' || request.headers['if-none-match'] !== undefined || request.headers['if-modified-since'] !== undefined) return undefined
+  const part = parseContentRange(headers['content-range'])
+  if (part === undefined) return undefined
+  const range = evaluateStoredPartial(single(request.headers.range), single(request.headers['if-range']), part, {
+    etag: single(headers.etag), lastModified: single(headers['last-modified']), date: single(headers.date)
+  })
+  return range.kind === 'partial' ? { ...range, offset: part.start } : undefined
+}
+
+/**
+ * Whether a stored response may answer this request at all: a stored 206 answers only a GET
+ * whose one range lies inside it (RFC 9111 §3.3); anything else goes on as a miss.
+ */
+export function canAnswer (request: Asking, cached: Cached): boolean {
+  return cached.entry.status !== 206 || storedPart(request, cached) !== undefined
+}
+
 /**
  * Answers from a stored response: 304 for a matching conditional, 206/416 for a range, else
  * the whole response. `personal` headers (a Set-Cookie from a 304) go to this client only.
@@ -83,6 +104,13 @@ export function answerStored (request: Asking, cached: Cached, outcome: CacheOut
   const cookie = personal?.['set-cookie'] !== undefined
   const remove = cookie ? ['set-cookie'] : []
   const stored = cookie ? withoutSetCookie(cached.headers) : cached.headers
+  const part = entry.status === 206 ? storedPart(request, cached) : undefined
+  if (part !== undefined) {
+    // RFC 9111 §3.3: only the requested bytes of the stored part, never the whole part.
+    const length = String(part.end - part.start + 1)
+    const body = entry.body.subarray(part.start - part.offset, part.end - part.offset + 1)
+    return { outcome, remove: [...remove, 'content-length'], status: 206, headers: { ...stored, ...common, 'content-range': part.contentRange, 'content-length': length }, body }
+  }
   const headers = request.headers
   if (headers['if-none-match'] === undefined && headers['if-modified-since'] === undefined && headers.range === undefined) {
     return { outcome, remove, status: entry.status, headers: { ...stored, ...common }, body: entry.body }

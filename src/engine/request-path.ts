@@ -6,7 +6,7 @@ import { withoutOwnField } from '../cache/targeted-cache-control.ts'
 import { variantKey } from '../cache/vary.ts'
 import { appendVia } from '../http/headers.ts'
 import { NotCached } from '../errors.ts'
-import { answerStored, outcomeHeaders, withRange } from './answer.ts'
+import { answerStored, canAnswer, outcomeHeaders, withRange } from './answer.ts'
 import type { Coalescing } from './coalescing.ts'
 import type { Found, Lookup } from './lookup.ts'
 import type { Refresher } from './refresh.ts'
@@ -34,7 +34,7 @@ export class RequestPath {
   /** A fresh hit from the memory tier, decided without a promise. */
   fast (request: EngineRequest): Answer | undefined {
     const hit = this.parts.lookup.memoryHit(request.state.key, request.headers)
-    return hit === undefined ? undefined : answerStored(request, hit, { kind: 'hit', hit: true, memory: true })
+    return hit === undefined || !canAnswer(request, hit) ? undefined : answerStored(request, hit, { kind: 'hit', hit: true, memory: true })
   }
 
   /** Answers from the store or from another request's fetch, or undefined: the request goes upstream. */
@@ -79,6 +79,9 @@ export class RequestPath {
     // RFC 9111 §3.5: a request with Authorization reuses only responses that allow it.
     if (cached === undefined || (request.headers.authorization !== undefined && !cached.allowsAuthorized)) return undefined
     const reuse = evaluateReuse(cached.fresh, request.headers, this.parts.freshness)
+    // RFC 9111 §3.3-3.4: a stored part answers only ranges inside it, while fresh; otherwise the
+    // request is a miss (never a revalidation, whose 304 would make the part a whole answer).
+    if (cached.entry.status === 206) return reuse === 'fresh' && canAnswer(request, cached) ? answerStored(request, cached, { kind: 'hit', hit: true }) : undefined
     if (reuse === 'fresh') return answerStored(request, cached, { kind: 'hit', hit: true })
     if (reuse === 'stale') return answerStored(request, cached, { kind: 'stale', hit: true, detail: 'stale' })
     if (reuse === 'stale-while-revalidate') {
@@ -99,23 +102,24 @@ export class RequestPath {
       if (answer !== undefined || outcome.kind !== 'look-again') return answer
       // Another process stored a response for this URL: this request's own variant may be among it.
       const again = await this.parts.lookup.find(state.key, headers, true)
-      if (again.cached !== undefined && evaluateReuse(again.cached.fresh, headers, this.parts.freshness) === 'fresh') return answerStored(request, again.cached, COALESCED())
+      if (again.cached !== undefined && canAnswer(request, again.cached) && evaluateReuse(again.cached.fresh, headers, this.parts.freshness) === 'fresh') return answerStored(request, again.cached, COALESCED())
       return undefined
     }
     if (request.method === 'HEAD') return undefined // a HEAD response has no body to share or store
     const remote = await this.parts.coalescing.lead(state, headers, onClientGone)
-    return remote === undefined ? undefined : answerStored(request, remote, COALESCED())
+    return remote === undefined || !canAnswer(request, remote) ? undefined : answerStored(request, remote, COALESCED())
   }
 
   /** Answers a waiter from its flight's outcome; undefined when it must go to the origin on its own. */
   fromFlight (request: EngineRequest, outcome: Outcome): Answer | undefined {
-    if (outcome.kind === 'entry') return answerStored(request, outcome.entry, COALESCED())
+    if (outcome.kind === 'entry') return canAnswer(request, outcome.entry) ? answerStored(request, outcome.entry, COALESCED()) : undefined
     if (outcome.kind === 'failed') {
       const failed = { kind: 'error', fwd: 'miss', collapsed: true, detail: errorDetail(outcome.error) } as const
       return { outcome: failed, headers: outcomeHeaders(failed), error: outcome.error }
     }
     if (outcome.kind !== 'response') return undefined
     const { head } = outcome
+    if (head.status === 206) return undefined // a part fetched for another range: this one asks alone
     if (head.vary !== undefined && variantKey(request.state.key, head.vary, request.headers, head.epoch) !== head.storeKey) return undefined
     const body = outcome.body.subscribe()
     if (body === undefined) return undefined

@@ -6,6 +6,7 @@ import { staleIfErrorAllowed, staleOnErrorAllowed, type FreshnessOptions } from 
 import type { HitForPass } from '../cache/hit-for-pass.ts'
 import type { CacheOutcome, Forward } from '../cache/outcome.ts'
 import { policyHeaders } from '../cache/targeted-cache-control.ts'
+import { parseCacheControl } from '../cache/cache-control.ts'
 import { UpstreamUnreachable } from '../errors.ts'
 import { notModified, notModifiedHeaders } from '../http/conditional.ts'
 import { answerStored, outcomeHeaders, withRange, type Asking } from './answer.ts'
@@ -48,7 +49,7 @@ export class ResponsePath {
       return this.onError(request, state, Object.assign(new UpstreamUnreachable(request.upstream.host, invalid ?? ''), { upstreamCode: code }))
     }
     const headers = upstream.headers
-    if (request.method !== 'GET' && request.method !== 'HEAD') return this.unsafe(request, status, headers, res.stream)
+    if (request.method !== 'GET' && request.method !== 'HEAD') return this.unsafe(request, res, headers)
     const stale = state.stale
     if (stale !== undefined && status === 304) return this.revalidated(request, stale, headers, res.stream)
     if (stale !== undefined && ERROR_STATUSES.has(status) && staleIfErrorAllowed(stale.fresh, request.headers, this.parts.freshness)) {
@@ -59,6 +60,9 @@ export class ResponsePath {
     const policy = policyHeaders(headers, this.parts.targets)
     const reason = this.parts.writer.refusal(request, status, headers, policy, res.headers.connection)
     if (reason !== undefined) return this.notStored(request, status, headers, res.stream, reason)
+    // A URL in hit-for-pass (too large, say) has its ranges fetched as they are: a part of it
+    // neither ends the pass nor takes store space it could not be answered from meanwhile.
+    if (status === 206 && state.pass === true) return this.notStored(request, status, headers, res.stream, 'partial')
     return this.stored(request, status, headers, policy, res.stream)
   }
 
@@ -77,13 +81,34 @@ export class ResponsePath {
   }
 
   /** RFC 9111 §4.4: passed on; the client hears back only once no process can serve the old entry. */
-  private unsafe (request: EngineRequest, status: number, headers: StoredHeaders, body: Readable): Promise<Answer> {
+  private unsafe (request: EngineRequest, res: UpstreamResponse, headers: StoredHeaders): Promise<Answer> {
+    const status = res.statusCode
     const outcome: CacheOutcome = { kind: 'pass', fwd: 'method' }
-    const answer: Answer = { outcome, headers: outcomeHeaders(outcome, headers['cache-status']), body }
     const invalidated = !SAFE_METHODS.has(request.method) && status >= 200 && status < 400
       ? invalidateAfterUnsafe(request.upstream, headers, (key) => this.parts.writer.invalidate(key))
       : Promise.resolve()
-    return within(invalidated, WRITE_HOLD_MS, undefined).then(() => answer)
+    const policy = policyHeaders(headers, this.parts.targets)
+    const reusable = reusablePost(request, status, headers, policy) && this.parts.writer.refusal(request, status, headers, policy, res.headers.connection) === undefined
+    return within(invalidated, WRITE_HOLD_MS, undefined).then(() => reusable
+      ? this.storedPost(request, status, headers, policy, res.stream)
+      : { outcome, headers: outcomeHeaders(outcome, headers['cache-status']), body: res.stream })
+  }
+
+  /**
+   * A POST response that may answer later GETs, stored once the old entry is gone; as for a GET
+   * miss, the client gets the last byte only once the write is confirmed (BodyBroadcast).
+   */
+  private storedPost (request: EngineRequest, status: number, headers: StoredHeaders, policy: StoredHeaders, stream: Readable): Answer {
+    const { state } = request
+    this.parts.passes.delete(state.key)
+    const outcome: CacheOutcome = { kind: 'pass', fwd: 'method', fwdStatus: status, ...(headers['content-length'] === undefined ? {} : { stored: true }) }
+    const pending = this.parts.writer.begin({
+      key: state.key, url: request.upstream.href, status, headers, policy, requestHeaders: request.headers, requestTime: state.requestTime, responseTime: Date.now()
+    })
+    const body = new BodyBroadcast(stream, this.parts.maxEntryBytes, (whole) => pending.commit(whole)?.written, WRITE_HOLD_MS)
+    const mine = body.subscribe() as Readable
+    body.start()
+    return { outcome, headers: outcomeHeaders(outcome, headers['cache-status']), body: mine }
   }
 
   /** RFC 9111 §4.3.4: the 304 refreshes the stored response, which answers the client. */
@@ -123,7 +148,10 @@ export class ResponsePath {
   private stored (request: EngineRequest, status: number, headers: StoredHeaders, policy: StoredHeaders, stream: Readable): Answer | Promise<Answer> {
     const { state, upstream } = request
     const { coalescing } = this.parts
-    const outcome: CacheOutcome = { ...this.forward(state), fwdStatus: status, stored: true }
+    // RFC 9211 §2.7: `stored` goes out with the headers, so only when storing is decided by then: a
+    // declared length within MAX_ENTRY_BYTES (refusal), and the write confirmed before the last byte
+    // (BodyBroadcast). A chunked body may still outgrow the limit or be cut short: not said.
+    const outcome: CacheOutcome = { ...this.forward(state), fwdStatus: status, ...(headers['content-length'] === undefined ? {} : { stored: true }) }
     this.parts.passes.delete(state.key)
     const pending = this.parts.writer.begin({
       key: state.key, epoch: state.epoch, url: upstream.href, status, headers, policy, requestHeaders: request.headers, requestTime: state.requestTime, responseTime: Date.now()
@@ -173,5 +201,20 @@ export class ResponsePath {
         resolve(withRange(request, base, Buffer.concat(chunks, size), 'drop', { ...headers, 'content-length': length }))
       })
     })
+  }
+}
+
+/**
+ * RFC 9110 §9.3.3, RFC 9111 §4: a POST response with explicit freshness (max-age, s-maxage or
+ * Expires) and a Content-Location naming the request's own URL may answer later GETs of it.
+ */
+function reusablePost (request: EngineRequest, status: number, headers: StoredHeaders, policy: StoredHeaders): boolean {
+  if (request.method !== 'POST' || status < 200 || status > 299 || typeof headers['content-location'] !== 'string') return false
+  const cc = parseCacheControl(policy['cache-control'])
+  if (!('max-age' in cc) && !('s-maxage' in cc) && policy.expires === undefined) return false
+  try {
+    return new URL(headers['content-location'], request.upstream).href === request.upstream.href
+  } catch {
+    return false
   }
 }

@@ -4,6 +4,7 @@ import { headersToStore, notStorableReason } from '../cache/cache-policy.ts'
 import { encodeEntry, type CacheEntry, type StoredHeaders } from '../cache/entry.ts'
 import { uselessAt, type FreshnessOptions } from '../cache/freshness.ts'
 import { variantKey, varyNames } from '../cache/vary.ts'
+import { parseContentRange } from '../http/range.ts'
 import type { CacheStore } from '../store/index.ts'
 import type { Lookup } from './lookup.ts'
 import type { StoreCalls } from './store-calls.ts'
@@ -79,8 +80,11 @@ export class Writer {
     const storeKey = vary === undefined ? response.key : variantKey(response.key, vary, response.requestHeaders, epoch)
     const storedHeaders = headersToStore(response.headers, response.policy)
     const declared = response.headers['content-length'] === undefined ? undefined : Number(response.headers['content-length'])
+    const part = response.status === 206 ? parseContentRange(response.headers['content-range']) : undefined
     const commit = (whole: Buffer | undefined): Saved | undefined => {
       if (whole === undefined || (declared !== undefined && whole.length !== declared)) return undefined
+      // RFC 9111 §3.3: a stored part holds exactly the bytes its Content-Range names.
+      if (part !== undefined && whole.length !== part.end - part.start + 1) return undefined
       const { url, status, requestTime, responseTime } = response
       return this.save(response.key, storeKey, { url, status, headers: storedHeaders, requestTime, responseTime, vary, body: whole }, epoch)
     }

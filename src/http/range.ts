@@ -97,3 +97,43 @@ function partial (start: number, end: number, length: number): RangeResult {
 function unsatisfiable (length: number): RangeResult {
   return { kind: 'unsatisfiable', contentRange: `bytes */${length}` } // §14.4 unsatisfied-range
 }
+
+/** A stored partial response: bytes `start`..`end` (inclusive) of a `complete`-byte representation. */
+export interface StoredPart {
+  start: number
+  end: number
+  complete: number
+}
+
+const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+)$/i // §14.4: unit SP first-pos "-" last-pos "/" complete-length
+
+/**
+ * The part a 206 carries (§14.4): one satisfied range of a representation of known length, or
+ * undefined (an unknown length `*`, an unsatisfied range, several values, anything malformed).
+ */
+export function parseContentRange (value: string | string[] | undefined): StoredPart | undefined {
+  if (typeof value !== 'string') return undefined
+  const match = CONTENT_RANGE.exec(value.trim())
+  if (match === null) return undefined
+  const [start, end, complete] = [Number(match[1]), Number(match[2]), Number(match[3])]
+  if (![start, end, complete].every(Number.isSafeInteger) || start > end || end >= complete) return undefined
+  return { start, end, complete }
+}
+
+/**
+ * A Range request answered from a stored partial response (RFC 9111 §3.3): the requested range,
+ * resolved against the complete length (int, open or suffix), when it lies inside the stored
+ * part; `miss` otherwise (no Range, several ranges, a failed If-Range, an unsatisfiable range:
+ * the origin decides those).
+ */
+export function evaluateStoredPartial (
+  rangeHeader: string | undefined,
+  ifRange: string | undefined,
+  part: StoredPart,
+  stored: RangeValidators
+): { kind: 'partial', start: number, end: number, contentRange: string } | { kind: 'miss' } {
+  if (rangeHeader === undefined) return { kind: 'miss' }
+  const range = evaluateRange(rangeHeader, ifRange, part.complete, stored)
+  if (range.kind !== 'partial' || range.start < part.start || range.end > part.end) return { kind: 'miss' }
+  return range
+}

@@ -21,7 +21,7 @@ test('concurrent misses for one key send one request to the origin; every waiter
     t.assert.equal(res.body, 'coalesced body')
   }
   const statuses = new Set(responses.map((r) => String(r.headers['cache-status'])))
-  t.assert.deepEqual([...statuses].sort(), ['caching-proxy; fwd=miss; fwd-status=200; collapsed', 'caching-proxy; fwd=miss; fwd-status=200; stored'])
+  t.assert.deepEqual([...statuses].sort(), ['caching-proxy; fwd=miss; fwd-status=200', 'caching-proxy; fwd=miss; fwd-status=200; collapsed']) // chunked: no `stored`
 })
 
 test('waiters are answered as soon as the leader has headers, while the body still streams', async (t) => {

@@ -10,7 +10,7 @@ const cacheable = (body: string | Buffer, extra: Record<string, string> = {}) =>
   }
 
 test('a miss goes to the origin once, then hits are served from the cache', async (t) => {
-  const origin = await startOrigin({ '/page': cacheable('hello') })
+  const origin = await startOrigin({ '/page': cacheable('hello', { 'content-length': '5' }) })
   t.after(() => origin.close())
   const app = await testApp(t)
 

@@ -53,7 +53,7 @@ test('a stale entry with Last-Modified is revalidated with If-Modified-Since; a 
   const replaced = await app.inject(`/${origin.host}/lm`)
   t.assert.equal(replaced.body, 'version 2')
   t.assert.equal(origin.requests[1].headers['if-modified-since'], lastModified)
-  t.assert.match(String(replaced.headers['cache-status']), /fwd=stale; fwd-status=200; stored/)
+  t.assert.match(String(replaced.headers['cache-status']), /fwd=stale; fwd-status=200$/) // chunked: `stored` is not known yet
   const hit = await app.inject(`/${origin.host}/lm`)
   t.assert.equal(hit.body, 'version 2')
   t.assert.equal(hit.headers['x-cache'], 'HIT')

@@ -19,7 +19,7 @@ test('Vary: one variant per selecting header value; order and case of Vary do no
   t.assert.equal(json.body, 'application/json|en')
   const html = await get({ accept: 'text/html', 'accept-language': 'en' })
   t.assert.equal(html.body, 'text/html|en')
-  t.assert.equal(html.headers['cache-status'], 'caching-proxy; fwd=vary-miss; fwd-status=200; stored')
+  t.assert.equal(html.headers['cache-status'], 'caching-proxy; fwd=vary-miss; fwd-status=200') // chunked: `stored` is not known yet
 
   const jsonAgain = await get({ 'accept-language': 'en', accept: 'application/json' })
   t.assert.equal(jsonAgain.headers['x-cache'], 'HIT')
