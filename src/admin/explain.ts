@@ -27,6 +27,8 @@ export interface ExplainedVariant {
   directives: Directives
   decidedBy: string
   validators: { etag?: string, lastModified?: string }
+  /** A stored part (206): the Content-Range it holds (RFC 9111 §3.3). */
+  contentRange?: string
 }
 
 export interface Explanation {
@@ -54,7 +56,7 @@ const REASONS: Record<string, string> = {
   head: 'a HEAD response has no body to store',
   'request-no-store': 'the request said Cache-Control: no-store (RFC 9111 §5.2.1.5)',
   status: 'the status code is not a final one',
-  partial: 'a 206 partial response is not stored',
+  partial: 'a 206 part without a usable Content-Range, or fetched while the URL is in hit-for-pass, is not stored',
   'not-modified': 'a 304 to the client\'s own condition is not stored',
   'must-understand': 'must-understand with a status this cache does not implement (RFC 9111 §5.2.2.3)',
   'no-store': 'the response said Cache-Control: no-store (RFC 9111 §5.2.2.5)',
@@ -65,6 +67,12 @@ const REASONS: Record<string, string> = {
   'set-cookie': 'the response sets a cookie (CACHE_SET_COOKIE=false)',
   'too-large': 'the body is larger than MAX_ENTRY_BYTES',
   unframed: 'the body had no Content-Length and ended with the connection: a cut could not be told from the end'
+}
+
+function notStoredReason (fwd: string | undefined, detail: string | undefined): string {
+  if (detail !== undefined) return REASONS[detail] ?? detail
+  if (fwd === 'method') return REASONS.method
+  return 'storable by its headers, but no whole body was stored: no Content-Length and larger than MAX_ENTRY_BYTES or cut short, or evicted or purged since'
 }
 
 function lifetimeFrom (cc: Directives, headers: CacheEntry['headers'], lifetime: number): ExplainedVariant['lifetimeFrom'] {
@@ -137,24 +145,27 @@ export function explain (input: ExplainInput): Explanation {
       decidedBy: describe(from, fresh.lifetime, cc, entry.headers),
       validators: hasValidators(entry.headers)
         ? { etag: entry.headers.etag as string | undefined, lastModified: entry.headers['last-modified'] as string | undefined }
-        : {}
+        : {},
+      ...(entry.status === 206 ? { contentRange: String(entry.headers['content-range']) } : {})
     })
   }
   const explanation: Explanation = { url: input.url, key: input.key, stored: variants.length > 0, ...(vary === undefined ? {} : { vary }), variants }
   const last = input.last
   if (last !== undefined) {
     const { outcome } = last
-    const notStored = (outcome.kind === 'miss' || outcome.kind === 'pass') && outcome.stored !== true
     const detail = outcome.detail
+    const forwarded = outcome.kind === 'miss' || outcome.kind === 'pass'
+    // `stored` is said only when decided at header time (RFC 9211 §2.7): a chunked body that the
+    // headers allowed was stored if it arrived whole within MAX_ENTRY_BYTES; the store tells.
+    const stored = outcome.stored === true || (forwarded && detail === undefined && outcome.fwd !== 'method' && variants.length > 0)
+    const notStored = forwarded && !stored
     explanation.last = {
       time: new Date(last.time).toISOString(),
       method: last.method,
       status: last.status,
       outcome: outcome.kind,
-      stored: outcome.stored === true,
-      ...(notStored
-        ? { reason: outcome.fwd === 'bypass' && detail === undefined ? 'hit-for-pass: an earlier response of this URL could not be stored (HIT_FOR_PASS_SECONDS)' : REASONS[detail ?? ''] ?? detail ?? 'not stored' }
-        : {}),
+      stored,
+      ...(notStored ? { reason: notStoredReason(outcome.fwd, detail) } : {}),
       ...(detail === undefined ? {} : { detail }),
       cacheStatus: cacheStatusParams(outcome)
     }

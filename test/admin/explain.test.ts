@@ -15,6 +15,11 @@ async function origin (t: TestContext): Promise<Origin> {
     '/stored': reply({ 'cache-control': 'public, max-age=600', etag: '"v1"', 'content-type': 'text/plain' }, 'stored body'),
     '/private': reply({ 'cache-control': 'private, max-age=600' }, 'mine'),
     '/no-store': reply({ 'cache-control': 'no-store' }, 'never'),
+    '/chunked': (_req, res) => {
+      res.setHeader('cache-control', 'max-age=60')
+      res.write('first part, ')
+      setTimeout(() => res.end('then the rest'), 20)
+    },
     '/vary': (req, res) => {
       res.setHeader('cache-control', 'max-age=120')
       res.setHeader('vary', 'Accept-Language')
@@ -130,4 +135,25 @@ test('explain: bad requests are 400 with a code, and the admin guard applies', {
   }
   const remote = await app.inject({ url: '/_proxy/explain?url=http://example.com/', headers: auth, remoteAddress: '203.0.113.9' })
   t.assert.equal(remote.statusCode, 403)
+})
+
+test('explain: a chunked body is stored without Cache-Status saying so at header time; explain says it was', { timeout: 20_000 }, async (t) => {
+  const site = await origin(t)
+  const app = await testApp(t)
+  const res = await app.inject({ url: `/${site.host}/chunked` })
+  t.assert.equal(res.body, 'first part, then the rest')
+  t.assert.equal(res.headers['content-length'], undefined)
+  const e = await explained(app, `http://${site.host}/chunked`)
+  t.assert.equal(e.body.stored, true)
+  t.assert.equal(e.body.variants[0].bodyBytes, 'first part, then the rest'.length)
+  t.assert.equal(e.body.last.stored, true)
+  t.assert.equal(e.body.last.reason, undefined)
+  t.assert.doesNotMatch(e.body.last.cacheStatus, /stored/)
+  // Purged: the same last response now reads as not stored, and says what may have happened.
+  const purged = await app.inject({ method: 'DELETE', url: `/_proxy/cache?url=${encodeURIComponent(`http://${site.host}/chunked`)}` })
+  t.assert.equal(purged.statusCode, 200)
+  const after = await explained(app, `http://${site.host}/chunked`)
+  t.assert.equal(after.body.stored, false)
+  t.assert.equal(after.body.last.stored, false)
+  t.assert.match(after.body.last.reason, /no Content-Length/)
 })
