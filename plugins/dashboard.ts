@@ -78,6 +78,7 @@ async function dashboardPlugin (fastify: FastifyInstance, opts: { config: Config
 
   const guarded = { config: { public: true }, onRequest: fastify.adminProtect }
   fastify.get(`${ADMIN_PREFIX}stats`, guarded, async (_request, reply) => {
+    publish() // the others' answers see this worker as it is now
     const others = directory === undefined ? [] : await directory.others() as WorkerStats[]
     const stats = mergeStats([own(), ...others], await storeStats())
     return reply.header('cache-control', 'no-store').send(stats)

@@ -28,6 +28,8 @@ test('PM2, two workers: /_proxy/stats on either worker has the whole traffic, pe
     if (stats.total.requests === 10 && stats.workers.length === 2) break
     await sleep(200)
   }
+  // Each worker publishes once a second: after one more second both files hold all of its requests.
+  await sleep(1500)
   // Four more answers, from both workers: the same totals.
   for (let i = 0; i < 4; i++) {
     if (i > 0) stats = JSON.parse((await get(`${proxy}/_proxy/stats`)).body)
