@@ -39,7 +39,7 @@ export function explainPage (e: Explanation): string {
       row('When', escapeHtml(last.time)) +
       row('Request', `${escapeHtml(last.method)} → ${last.status}`) +
       row('Outcome', escapeHtml(last.outcome)) +
-      row('Stored', last.stored ? '<span class="yes">yes</span>' : '<span class="no">no</span>') +
+      row('Stored', last.stored === undefined ? (last.outcome === 'error' ? 'no response to store' : 'answered from the cache') : last.stored ? '<span class="yes">yes</span>' : '<span class="no">no</span>') +
       (last.reason === undefined ? '' : row('Why not', `<span class="no">${escapeHtml(last.reason)}</span>`)) +
       row('Cache-Status', `<code>${escapeHtml(last.cacheStatus)}</code>`) +
       '</table>')

@@ -42,7 +42,11 @@ export interface Explanation {
     method: string
     status: number
     outcome: string
-    stored: boolean
+    /**
+     * Whether the origin's response was stored (misses, passes; true after a 304 refreshed the
+     * entry); absent when the answer came from the cache or was an error.
+     */
+    stored?: boolean
     /** Why the response was not stored (the outcome's detail), in words. */
     reason?: string
     detail?: string
@@ -164,7 +168,7 @@ export function explain (input: ExplainInput): Explanation {
       method: last.method,
       status: last.status,
       outcome: outcome.kind,
-      stored,
+      ...(forwarded ? { stored } : outcome.kind === 'revalidated' ? { stored: true } : {}),
       ...(notStored ? { reason: notStoredReason(outcome.fwd, detail) } : {}),
       ...(detail === undefined ? {} : { detail }),
       cacheStatus: cacheStatusParams(outcome)

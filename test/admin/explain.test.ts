@@ -68,6 +68,7 @@ test('explain: a stored response, with its age, freshness left, validators and t
   t.assert.equal((await app.inject({ url: `/${site.host}/stored` })).headers['x-cache'], 'HIT')
   const hit = await explained(app, url)
   t.assert.equal(hit.body.last.outcome, 'hit')
+  t.assert.equal(hit.body.last.stored, undefined, 'a hit stored nothing new')
   t.assert.equal(site.hits('/stored'), 1, 'explain never went to the origin')
 
   const page = await explained(app, url, 'text/html,application/xhtml+xml,*/*;q=0.8')

@@ -59,4 +59,14 @@ test('the dashboard shows the hit ratio, requests, store fill, top URLs and rece
   t.assert.match(await text('status'), /^1 worker$/)
   mkdirSync(ARTIFACTS, { recursive: true })
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true })
+
+  // Explain, as a browser gets it: the HTML page (Accept: text/html first).
+  const explain = await browser.newPage({ viewport: { width: 1000, height: 800 } })
+  await explain.goto(`${base}/_proxy/explain?url=${encodeURIComponent(`http://${origin.host}/p1`)}`, { timeout: 10_000 })
+  t.assert.equal(await explain.locator('h1').innerText(), `Explain http://${origin.host}/p1`)
+  const page1 = (await explain.locator('body').innerText()).replace(/\s+/g, ' ')
+  t.assert.match(page1, /Stored: 1 response\./)
+  t.assert.match(page1, /Freshness left \d+ s of 600 s/)
+  t.assert.match(page1, /Outcome hit Stored answered from the cache/)
+  await explain.screenshot({ path: join(ARTIFACTS, 'explain.png'), fullPage: true })
 })
