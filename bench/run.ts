@@ -20,6 +20,7 @@ import { autocannon, CONNECTIONS, machineTicks, type LoadResult } from './load-r
 import { get, sleep, type Got } from './probe.ts'
 import { cleanup, forkServer, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
 import { fmt, median, percentile, table } from './stats.ts'
+import { benchStores } from './stores.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
 const SECONDS = boundedEnv('BENCH_SECONDS', 3, 1, 10)
@@ -197,6 +198,8 @@ async function main (): Promise<void> {
   console.log(`  responses (status x-cache): ${[...statuses].map(([k, n]) => `${k} x${n}`).join(', ')}`)
   console.log(`  next request afterwards: ${probe.followUp}`)
 
+  const stores = await benchStores(tmpDir, origin.port, ROUNDS, SECONDS)
+
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
   const logCost = await measureLogCost()
@@ -215,6 +218,7 @@ async function main (): Promise<void> {
       settings: { connections: CONNECTIONS, rounds: ROUNDS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS },
       sizes,
       coalescing: probe,
+      stores,
       generationCheck: generation,
       logCost,
       proxyLogLines: proxy.output.total,
