@@ -103,7 +103,8 @@ export class OutputTail {
   }
 }
 
-export async function startProxy (dir: string): Promise<{ child: ChildProcess, port: number, output: OutputTail }> {
+/** The built proxy, one worker, on a free port; `env` overrides the bench defaults (e.g. CACHE_STORE). */
+export async function startProxy (dir: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess, port: number, output: OutputTail }> {
   if (!existsSync(serverScript)) throw new Error(`${serverScript} is missing: run npm run build`)
   const port = await freePort()
   const output = new OutputTail()
@@ -118,7 +119,8 @@ export async function startProxy (dir: string): Promise<{ child: ChildProcess, p
       LOG_PRETTY: 'false',
       ALLOW_PRIVATE_UPSTREAMS: 'true',
       UPSTREAM_PORTS: '*', // the origin listens on an ephemeral port
-      WORKERS: '1'
+      WORKERS: '1',
+      ...env
     },
     stdio: ['ignore', 'pipe', 'pipe']
   }))

@@ -10,7 +10,7 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill) runs only those.
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores) runs only those.
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -18,6 +18,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { makeBodies, SIZES } from './bodies.ts'
 import { measureGenerationCheck } from './generation.ts'
+import { measureLogCost } from './log-cost.ts'
 import { CONNECTIONS, machineTicks } from './load-run.ts'
 import { compare, type Compared, type Target } from './compare.ts'
 import { printResults } from './report.ts'
@@ -25,6 +26,7 @@ import { haveWrk } from './wrk.ts'
 import { get, sleep, type Got } from './probe.ts'
 import { cleanup, forkServer, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
 import { fmt, percentile } from './stats.ts'
+import { benchStores } from './stores.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
 const SECONDS = boundedEnv('BENCH_SECONDS', 3, 1, 10)
@@ -157,8 +159,12 @@ async function main (): Promise<void> {
   console.log(`  responses (status x-cache): ${[...statuses].map(([k, n]) => `${k} x${n}`).join(', ')}`)
   console.log(`  next request afterwards: ${probe.followUp}`)
 
+  const stores = wanted('stores') ? await benchStores(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
+
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
+  const logCost = await measureLogCost()
+  console.log(`LOG_LEVEL=info against warn: ${fmt(logCost.differenceUs, 1)} µs CPU per 1 KiB memory-tier hit (one ${logCost.lineBytes}-byte line; inject(), median of ${logCost.rounds} paired rounds)`)
 
   if (proxy.output.total > 0) {
     console.log(`\nproxy wrote ${proxy.output.total} log line(s) at warn or above; last ones:`)
@@ -173,7 +179,9 @@ async function main (): Promise<void> {
       settings: { tool: haveWrk() ? 'wrk' : 'autocannon', connections: CONNECTIONS, rounds: ROUNDS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS },
       results: loads,
       coalescing: probe,
+      stores,
       generationCheck: generation,
+      logCost,
       proxyLogLines: proxy.output.total,
       seconds
     }

@@ -58,7 +58,12 @@ export const SCHEMA = [
   variable({ name: 'MAX_BODY_BYTES', key: 'maxBodyBytes', default: '10485760', parse: is.integer(0), doc: 'largest request body forwarded; 413 past it' }),
   variable({ name: 'CLIENT_HEADERS_TIMEOUT_MS', key: 'clientHeadersTimeoutMs', default: '10000', parse: is.integer(100), doc: 'time a client has to send its headers' }),
   variable({ name: 'CLIENT_REQUEST_TIMEOUT_MS', key: 'clientRequestTimeoutMs', default: '120000', parse: is.integer(100), doc: 'time a client has to send its whole request' }),
-  variable({ name: 'KEEP_ALIVE_TIMEOUT_MS', key: 'keepAliveTimeoutMs', default: '5000', parse: is.integer(1), doc: 'idle keep-alive connections are closed after this' })
+  variable({ name: 'KEEP_ALIVE_TIMEOUT_MS', key: 'keepAliveTimeoutMs', default: '5000', parse: is.integer(1), doc: 'idle keep-alive connections are closed after this' }),
+  // Load shedding (@fastify/under-pressure, plugins/load-shedding.ts): 503 past any of them; 0 = that check off.
+  variable({ name: 'MAX_EVENT_LOOP_DELAY_MS', key: 'maxEventLoopDelayMs', default: '1000', parse: is.integer(0), doc: 'shed proxied requests (503) while the event loop lags more than this (0: off)' }),
+  variable({ name: 'MAX_HEAP_USED_BYTES', key: 'maxHeapUsedBytes', default: '0', parse: is.integer(0), doc: 'shed proxied requests while the V8 heap in use exceeds this (0: off)' }),
+  variable({ name: 'MAX_RSS_BYTES', key: 'maxRssBytes', default: '0', parse: is.integer(0), doc: 'shed proxied requests while the resident memory exceeds this (0: off)' }),
+  variable({ name: 'SHED_RETRY_AFTER_SECONDS', key: 'shedRetryAfterSeconds', default: '10', parse: is.integer(1, 3600), doc: 'Retry-After of a shed request' })
 ] as const
 
 /** What only the PM2 side reads (src/pm2-settings.ts for ecosystem.config.cjs, src/start.ts). */

@@ -11,6 +11,13 @@ import { cidrList } from '../src/upstream/address-ranges.ts'
 
 export const ADMIN_PREFIX = '/_proxy/'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The admin guard as an onRequest hook, for admin routes of other plugins (explain, dashboard). */
+    adminProtect: (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => void
+  }
+}
+
 const AdminForbidden = createError<[string]>('CPX_ADMIN_FORBIDDEN', '%s', 403)
 const AdminUnauthorized = createError<[string]>('CPX_ADMIN_UNAUTHORIZED', '%s', 401)
 const BadPurge = createError<[string]>('CPX_BAD_PURGE', '%s', 400)
@@ -60,6 +67,8 @@ async function adminPlugin (fastify: FastifyInstance, opts: { config: Config }):
     done(refused.status === 401 ? new AdminUnauthorized(refused.message) : new AdminForbidden(refused.message))
   }
 
+  fastify.decorate('adminProtect', protect)
+
   /** Purges and answers `{ purged, soft }` once every worker will miss (or revalidate) the entries. */
   async function answerPurge (request: FastifyRequest, reply: FastifyReply, target: PurgeTarget, query: Record<string, unknown>): Promise<FastifyReply> {
     const soft = softRequested(query, request.headers)
@@ -77,10 +86,14 @@ async function adminPlugin (fastify: FastifyInstance, opts: { config: Config }):
   // credentials (probes have none); the others go through the admin guard.
   const open = { public: true }
   fastify.get(`${ADMIN_PREFIX}health`, { config: open }, async (_request, reply) => {
-    return reply.header('cache-control', 'no-store').send({ status: 'ok', pid: process.pid, uptime: Math.round(process.uptime()) })
+    // Alive even while shedding load (a restart would not help); ready says so to balancers.
+    const pressure = fastify.hasDecorator('loadShedding') ? fastify.loadShedding.state() : undefined
+    return reply.header('cache-control', 'no-store').send({ status: 'ok', pid: process.pid, uptime: Math.round(process.uptime()), ...(pressure === undefined ? {} : { underPressure: pressure.underPressure }) })
   })
   fastify.get(`${ADMIN_PREFIX}ready`, { config: open }, async (_request, reply) => {
     reply.header('cache-control', 'no-store')
+    const pressure = fastify.hasDecorator('loadShedding') ? fastify.loadShedding.state() : undefined
+    if (pressure?.underPressure === true) return reply.code(503).send({ status: 'under-pressure', reason: pressure.reason, readings: pressure.readings })
     const status = cache.store.status() // e.g. Redis reconnecting, or its notifications down
     if (!status.ok) return reply.code(503).send({ status: 'degraded', reason: status.reason })
     try {

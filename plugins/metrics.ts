@@ -10,6 +10,10 @@ declare module 'fastify' {
     /** Prometheus text of the whole proxy (every live worker sharing the store): GET /_proxy/metrics. */
     proxyMetrics: { render (): Promise<{ contentType: string, text: string }> }
   }
+  interface FastifyRequest {
+    /** Body bytes sent and origin time of a proxied request, complete by onResponse (the request log reads it). */
+    measured: Measured | null
+  }
 }
 
 /** How often a worker publishes its snapshot for the others' scrapes. */
@@ -22,11 +26,11 @@ const REFUSAL_RULES: Record<string, string> = {
   CPX_PROXY_CREDENTIALS_REQUIRED: 'auth',
   CPX_LOOP_DETECTED: 'loop',
   CPX_ADMIN_FORBIDDEN: 'admin',
-  CPX_ADMIN_UNAUTHORIZED: 'admin'
+  CPX_ADMIN_UNAUTHORIZED: 'admin',
+  CPX_UNDER_PRESSURE: 'load-shedding'
 }
 
-interface Measured { bytes: number, originSeconds?: number }
-const measured = new WeakMap<FastifyRequest, Measured>()
+export interface Measured { bytes: number, originSeconds?: number }
 
 /** Counts the body bytes of a streamed response of unknown length as they go out. */
 function counting (stream: Readable, into: Measured): Transform {
@@ -63,11 +67,12 @@ async function metricsPlugin (fastify: FastifyInstance, opts: { config: Config }
     memory: cache.memory
   })
 
+  fastify.decorateRequest('measured', null)
   fastify.addHook('onSend', (request, reply, payload, done) => {
     const outcome = request.cacheOutcome
     if (outcome === null) return done(null, payload)
     const sample: Measured = { bytes: 0 }
-    measured.set(request, sample)
+    request.measured = sample
     // Until here the answer waited for the origin (its headers) on a miss, pass or revalidation.
     if (outcome.kind === 'miss' || outcome.kind === 'pass' || outcome.kind === 'revalidated') sample.originSeconds = reply.elapsedTime / 1000
     if (bodyless(request, reply) || payload === null || payload === undefined) return done(null, payload)
@@ -85,7 +90,7 @@ async function metricsPlugin (fastify: FastifyInstance, opts: { config: Config }
 
   fastify.addHook('onResponse', (request, _reply, done) => {
     const outcome = request.cacheOutcome
-    const sample = measured.get(request)
+    const sample = request.measured
     if (outcome !== null) metrics.record({ method: request.method, outcome, bytes: sample?.bytes ?? 0, originSeconds: sample?.originSeconds })
     done()
   })

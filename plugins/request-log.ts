@@ -1,18 +1,31 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 
-/** One log line per request: method, upstream URL, status, X-Cache and the typed cache outcome, time. */
+/** The worker: its pid, as in the metrics' `worker` label. */
+const WORKER = process.pid
+
+/**
+ * One log line per request: method, upstream URL, status, X-Cache and the typed cache
+ * outcome (with its detail: why not stored, the error code), the origin's time to headers,
+ * body bytes sent, the worker, and the total time. README "Log fields" lists them.
+ */
 async function requestLogPlugin (fastify: FastifyInstance): Promise<void> {
   // The level is fixed at start: below info, the hook is not even installed.
   if (!(fastify.log as unknown as { isLevelEnabled: (level: string) => boolean }).isLevelEnabled('info')) return
   fastify.addHook('onResponse', (request, reply, done) => {
+    const outcome = request.cacheOutcome
+    const measured = request.measured // plugins/metrics.ts, complete once the response is
     request.log.info({
       method: request.method,
       // A rejected target may carry credentials (`/user:pw@host/`): never log them.
       url: request.upstream?.href ?? request.url.replace(/^(\/(?:[a-z]+:\/\/?)?)[^/?#]*@/i, '$1<credentials>@'),
       status: reply.statusCode,
       cache: reply.getHeader('x-cache'),
-      outcome: request.cacheOutcome?.kind,
+      outcome: outcome?.kind,
+      detail: outcome?.detail,
+      upstreamMs: measured?.originSeconds === undefined ? undefined : Math.round(measured.originSeconds * 10000) / 10,
+      bytes: measured?.bytes,
+      worker: WORKER,
       ms: Math.round(reply.elapsedTime * 10) / 10
     }, 'request')
     done()

@@ -16,6 +16,9 @@ import connectPlugin from '../plugins/connect.ts'
 import pacPlugin from '../plugins/pac.ts'
 import metricsPlugin from '../plugins/metrics.ts'
 import adminPlugin from '../plugins/admin.ts'
+import explainPlugin from '../plugins/explain.ts'
+import dashboardPlugin from '../plugins/dashboard.ts'
+import loadSheddingPlugin, { type LoadSheddingOptions } from '../plugins/load-shedding.ts'
 
 export interface AppOptions {
   /** Replace the upstream dispatcher (tests). */
@@ -24,6 +27,8 @@ export interface AppOptions {
   resolver?: Resolver
   /** Write the JSON log lines here instead of stdout (tests; ignored with LOG_PRETTY). */
   logStream?: { write: (line: string) => void }
+  /** An extra pressure check for load shedding (tests inject pressure with it). */
+  pressureCheck?: LoadSheddingOptions['check']
 }
 
 /** Builds the proxy without listening, so tests can `inject()` into it. */
@@ -63,6 +68,8 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(pathBrowsingPlugin, { config })
   await app.register(upstreamPlugin, { config, dispatcher: options.dispatcher, resolver: options.resolver })
   await app.register(cachePlugin, { config })
+  // After the cache: hits were answered in its onRequest hook before this one sheds anything.
+  await app.register(loadSheddingPlugin, { config, check: options.pressureCheck })
   await app.register(proxyPlugin, { config })
   await app.register(usagePlugin)
   await app.register(connectPlugin, { config, resolver: options.resolver })
@@ -70,5 +77,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   // Last: their hooks see the cache outcome and the judged upstream URL (PURGE).
   await app.register(metricsPlugin, { config })
   await app.register(adminPlugin, { config })
+  await app.register(explainPlugin, { config })
+  await app.register(dashboardPlugin, { config })
   return app
 }

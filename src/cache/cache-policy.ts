@@ -82,11 +82,6 @@ export function headersToStore (headers: StoredHeaders, policy: StoredHeaders = 
   return out
 }
 
-/** Whether a stored response may answer a request that carries Authorization (RFC 9111 §3.5). */
-export function allowsAuthorized (headers: StoredHeaders): boolean {
-  return allowsAuthorizedDirectives(parseCacheControl(headers['cache-control']))
-}
-
 // RFC 9111 §3.2: fields a 304 must not change in the stored response. Set-Cookie is the
 // answer to one client's request: a shared cache never takes it from a 304 (it goes to
 // that client only, see the cache plugin).

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { headersToStore, notStorableReason } from '../cache/cache-policy.ts'
+import { combinePartials } from '../cache/combine-partials.ts'
 import { encodeEntry, type CacheEntry, type StoredHeaders } from '../cache/entry.ts'
 import { uselessAt, type FreshnessOptions } from '../cache/freshness.ts'
 import { variantKey, varyNames } from '../cache/vary.ts'
@@ -81,12 +82,16 @@ export class Writer {
     const storedHeaders = headersToStore(response.headers, response.policy)
     const declared = response.headers['content-length'] === undefined ? undefined : Number(response.headers['content-length'])
     const part = response.status === 206 ? parseContentRange(response.headers['content-range']) : undefined
+    // RFC 9111 §3.4: a part may combine with what the key holds; read it while the body arrives.
+    const previous = part === undefined ? undefined : this.lookup.get(storeKey, true).catch(() => undefined)
     const commit = (whole: Buffer | undefined): Saved | undefined => {
       if (whole === undefined || (declared !== undefined && whole.length !== declared)) return undefined
       // RFC 9111 §3.3: a stored part holds exactly the bytes its Content-Range names.
       if (part !== undefined && whole.length !== part.end - part.start + 1) return undefined
       const { url, status, requestTime, responseTime } = response
-      return this.save(response.key, storeKey, { url, status, headers: storedHeaders, requestTime, responseTime, vary, body: whole }, epoch)
+      const entry: CacheEntry = { url, status, headers: storedHeaders, requestTime, responseTime, vary, body: whole }
+      if (previous === undefined) return this.save(response.key, storeKey, entry, epoch)
+      return this.saveCombined(response.key, storeKey, entry, epoch, previous)
     }
     return { storeKey, storedHeaders, vary, epoch, commit }
   }
@@ -103,6 +108,19 @@ export class Writer {
     const encoded = encodeEntry({ ...entry, vary: undefined })
     writes.push(this.put(storeKey, cached, encoded, uselessAt(cached.fresh, entry.headers, this.settings.freshness)))
     return { cached, written: Promise.all(writes).then(() => {}) }
+  }
+
+  /**
+   * Stores a part combined with the stored response it extends when RFC 9111 §3.4 allows
+   * (combine-partials.ts), else the part alone. `cached` is the part as received (the flight's
+   * waiters never take a part: they ask alone); `written` resolves once what was chosen is stored.
+   */
+  private saveCombined (key: string, storeKey: string, entry: CacheEntry, epoch: number, previous: Promise<Cached | undefined>): Saved {
+    const written = this.calls.track(previous.then(async (stored) => {
+      const combined = stored === undefined || stored.entry.vary !== undefined ? undefined : combinePartials(stored.entry, entry)
+      await this.save(key, storeKey, combined === undefined ? entry : { ...entry, ...combined }, epoch).written
+    }), 'set')
+    return { cached: this.lookup.prepare(entry), written }
   }
 
   private put (key: string, cached: Cached, encoded: Buffer, expiresAt: number | undefined): Promise<void> {

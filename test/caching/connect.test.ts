@@ -4,8 +4,10 @@ import { ProxyAgent, request } from 'undici'
 import { buildApp, type AppOptions } from '../../src/app.ts'
 import { loadConfig } from '../../config/index.ts'
 import { tempDir } from '../helpers/app.ts'
-import { listen, startCountingOrigin, tableResolver, waitFor } from '../helpers/raw-http.ts'
+import { listen, tableResolver } from '../helpers/raw-http.ts'
 import { closed, selfSignedCert, sendConnect, startTlsOrigin } from '../helpers/tunnel.ts'
+import { echoOrigin } from '../helpers/origin.ts'
+import { waitFor } from '../helpers/poll.ts'
 
 interface Proxy { port: number, logs: Array<Record<string, any>>, close: () => Promise<void> }
 
@@ -52,7 +54,7 @@ test('an https GET goes through a CONNECT tunnel to a TLS origin, and the tunnel
 })
 
 test('bytes sent right behind the CONNECT request reach the upstream, and the answer comes back', async (t) => {
-  const origin = await startCountingOrigin({ '/x': (_req, res) => { res.end('plain through the tunnel') } })
+  const origin = await echoOrigin({ '/x': (_req, res) => { res.end('plain through the tunnel') } })
   t.after(origin.close)
   const proxy = await startProxy(t, LOCAL)
   const attempt = await sendConnect(proxy.port, origin.host, [], `GET /x HTTP/1.1\r\nHost: ${origin.host}\r\nConnection: close\r\n\r\n`)
@@ -68,7 +70,7 @@ test('bytes sent right behind the CONNECT request reach the upstream, and the an
 })
 
 test('refusals: port, address ranges, host lists, malformed targets', async (t) => {
-  const origin = await startCountingOrigin()
+  const origin = await echoOrigin()
   t.after(origin.close)
   const calls: string[] = []
   const proxy = await startProxy(t, { UPSTREAM_DENY: 'denied.test', UPSTREAM_PORTS: '*' }, {
@@ -98,7 +100,7 @@ test('refusals: port, address ranges, host lists, malformed targets', async (t) 
 })
 
 test('Proxy-Authorization: 407 with Proxy-Authenticate without it, a tunnel with it', async (t) => {
-  const origin = await startCountingOrigin({ '/': (_req, res) => { res.end('ok') } })
+  const origin = await echoOrigin({ '/': (_req, res) => { res.end('ok') } })
   t.after(origin.close)
   const proxy = await startProxy(t, { ...LOCAL, PROXY_AUTH: 'alice:s3cret' })
   const none = await sendConnect(proxy.port, origin.host, [], 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')

@@ -12,9 +12,13 @@ export function tempDir (t: { after: (fn: () => void) => void }): string {
   return dir
 }
 
-/** Config for tests: quiet logs, an in-memory store unless `env` says otherwise. */
+/**
+ * Config for tests: quiet logs, an in-memory store unless `env` says otherwise, and no load
+ * shedding on event-loop delay (a test that blocks its own loop for a second would see 503s;
+ * test/load-shedding.test.ts turns it on).
+ */
 export function testConfig (env: Record<string, string> = {}): Config {
-  return loadConfig({ LOG_LEVEL: 'silent', CACHE_STORE: 'memory://', ALLOW_PRIVATE_UPSTREAMS: 'true', UPSTREAM_PORTS: '*', ...env })
+  return loadConfig({ LOG_LEVEL: 'silent', CACHE_STORE: 'memory://', ALLOW_PRIVATE_UPSTREAMS: 'true', UPSTREAM_PORTS: '*', MAX_EVENT_LOOP_DELAY_MS: '0', ...env })
 }
 
 /** Builds the app with test config (and `options`, e.g. a log stream) and closes it when the test ends. */

@@ -18,3 +18,12 @@ export async function until<T> (
     await new Promise((resolve) => setTimeout(resolve, intervalMs))
   }
 }
+
+/** `until` for a plain condition: whether it came to hold within `timeoutMs` (the caller asserts). */
+export async function waitFor (predicate: () => boolean, timeoutMs = 2000, intervalMs = 20): Promise<boolean> {
+  try {
+    return await until('condition', () => predicate(), { timeoutMs, intervalMs })
+  } catch {
+    return predicate()
+  }
+}

@@ -1,4 +1,3 @@
-import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 
@@ -196,78 +195,6 @@ export function json (response: RawResponse): Record<string, unknown> | undefine
 export async function listen (app: FastifyInstance, port = 0): Promise<number> {
   await app.listen({ port, host: '127.0.0.1' })
   return (app.server.address() as AddressInfo).port
-}
-
-export interface RecordedRequest {
-  method: string
-  url: string
-  headers: IncomingHttpHeaders
-  rawHeaders: string[]
-  body: Buffer
-}
-
-export type CountingHandler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void
-
-export interface CountingOrigin {
-  port: number
-  host: string
-  /** TCP connections accepted so far (a refused request must not even connect). */
-  connections (): number
-  /** Complete requests received, in order. */
-  requests: RecordedRequest[]
-  close (): Promise<void>
-}
-
-/**
- * An HTTP origin on 127.0.0.1 that counts TCP connections (the server's 'connection'
- * event) as well as requests. `routes` maps a path (without query) to a handler; any
- * other path is answered 200 with a JSON echo of what arrived (method, url, headers).
- */
-export async function startCountingOrigin (routes: Record<string, CountingHandler> = {}, host = '127.0.0.1'): Promise<CountingOrigin> {
-  const requests: RecordedRequest[] = []
-  let connections = 0
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (chunk: Buffer) => chunks.push(chunk))
-    req.on('end', () => {
-      const body = Buffer.concat(chunks)
-      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body })
-      const handler = routes[(req.url ?? '/').split('?')[0]]
-      if (handler !== undefined) {
-        handler(req, res, body)
-        return
-      }
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-      res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, length: body.length }))
-    })
-  })
-  server.on('connection', () => { connections++ })
-  server.keepAliveTimeout = 500
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, host, resolve)
-  })
-  const port = (server.address() as AddressInfo).port
-  return {
-    port,
-    host: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
-    connections: () => connections,
-    requests,
-    close: async () => {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
-  }
-}
-
-/** Waits (bounded) until `predicate` holds; returns whether it did. */
-export async function waitFor (predicate: () => boolean, timeoutMs = 2000, stepMs = 20): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
-    if (predicate()) return true
-    await new Promise((resolve) => setTimeout(resolve, stepMs))
-  }
-  return predicate()
 }
 
 /** A resolver (buildApp's `resolver` option) from a table of names; other names fail like DNS does (ENOTFOUND). */

@@ -11,7 +11,8 @@ import { buildApp } from '../../src/app.ts'
 import { basicVerifier, hashPassword, type Derive } from '../../src/access/proxy-auth.ts'
 import { testConfig, tempDir } from '../helpers/app.ts'
 import { freePort } from '../helpers/process.ts'
-import { get, json, listen, requestHead, send, startCountingOrigin, type CountingOrigin, type RawResponse } from '../helpers/raw-http.ts'
+import { get, json, listen, requestHead, send, type RawResponse } from '../helpers/raw-http.ts'
+import { echoOrigin, type Origin } from '../helpers/origin.ts'
 
 type Env = Record<string, string>
 
@@ -20,8 +21,8 @@ const PASSWORD = 'pa55:w0rd-Ünïcode' // a colon and non-ASCII in the password
 const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`
 const GOOD = basic(USER, PASSWORD)
 
-async function origin (t: TestContext, routes: Parameters<typeof startCountingOrigin>[0] = {}): Promise<CountingOrigin> {
-  const o = await startCountingOrigin(routes)
+async function origin (t: TestContext, routes: Parameters<typeof echoOrigin>[0] = {}): Promise<Origin> {
+  const o = await echoOrigin(routes)
   t.after(() => o.close())
   return o
 }

@@ -5,7 +5,8 @@ import { startOrigin, type Origin } from '../helpers/origin.ts'
 import { testApp } from '../helpers/app.ts'
 import { fakeClock, settle } from '../helpers/clock.ts'
 import { startPm2App } from '../helpers/pm2.ts'
-import { requestHead, send, waitFor } from '../helpers/raw-http.ts'
+import { requestHead, send } from '../helpers/raw-http.ts'
+import { waitFor } from '../helpers/poll.ts'
 
 // A cookie the origin issues in answer to one request is that client's alone: a 304 to a
 // revalidation, or a background (stale-while-revalidate) refresh, that carries Set-Cookie

@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.ts'
 import { testConfig } from '../helpers/app.ts'
 import { Random, seedFrom } from '../helpers/random.ts'
-import { get, json, listen, send, startCountingOrigin, tableResolver, type CountingOrigin, type RawResponse } from '../helpers/raw-http.ts'
+import { get, json, listen, send, tableResolver, type RawResponse } from '../helpers/raw-http.ts'
+import { echoOrigin, type Origin } from '../helpers/origin.ts'
 
 // Bounded fuzzing: random request targets and headers over raw sockets. Reproduce a
 // failure with FUZZ_SEED=<seed printed in the failure> node --import tsx --test test/fuzz.test.ts
@@ -163,8 +164,8 @@ function histogram (outcomes: Outcome[]): string {
   return [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(' ')
 }
 
-async function origin (t: TestContext): Promise<CountingOrigin> {
-  const o = await startCountingOrigin({
+async function origin (t: TestContext): Promise<Origin> {
+  const o = await echoOrigin({
     '/c': (_req, res) => {
       res.writeHead(200, { 'cache-control': 'public, max-age=60', etag: '"v1"', 'last-modified': new Date(0).toUTCString(), vary: 'Accept-Encoding', 'content-type': 'text/plain' })
       res.end('cacheable body')

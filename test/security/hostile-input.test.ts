@@ -4,18 +4,17 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.ts'
 import { cacheKey } from '../../src/cache/cache-key.ts'
 import { testConfig } from '../helpers/app.ts'
-import {
-  connect, get, json, listen, send, startCountingOrigin, tableResolver, waitFor,
-  type CountingHandler, type CountingOrigin, type RawResponse, type RecordedRequest
-} from '../helpers/raw-http.ts'
+import { connect, get, json, listen, send, tableResolver, type RawResponse } from '../helpers/raw-http.ts'
+import { echoOrigin, type OriginHandler, type Origin, type OriginRequest } from '../helpers/origin.ts'
+import { waitFor } from '../helpers/poll.ts'
 
 type Env = Record<string, string>
 
 // Both names resolve to the one local origin; the Host header it receives tells them apart.
 const NAMES = { 'good.test': '127.0.0.1', 'evil.test': '127.0.0.1' }
 
-async function setup (t: TestContext, env: Env = {}, routes: Record<string, CountingHandler> = {}): Promise<{ app: FastifyInstance, port: number, origin: CountingOrigin }> {
-  const origin = await startCountingOrigin(routes)
+async function setup (t: TestContext, env: Env = {}, routes: Record<string, OriginHandler> = {}): Promise<{ app: FastifyInstance, port: number, origin: Origin }> {
+  const origin = await echoOrigin(routes)
   t.after(() => origin.close())
   const app = await buildApp(testConfig({ MAX_BODY_BYTES: '1024', UPSTREAM_TIMEOUT_MS: '3000', ...env }), { resolver: tableResolver(NAMES) })
   t.after(async () => { await app.close() })
@@ -42,7 +41,7 @@ function chunked (total: number, size: number): string {
 }
 
 // What an entry expects of the requests the origin received while it ran.
-type OriginCheck = 'none' | 'good' | ((requests: RecordedRequest[]) => string | undefined)
+type OriginCheck = 'none' | 'good' | ((requests: OriginRequest[]) => string | undefined)
 
 interface Case {
   name: string
@@ -57,7 +56,7 @@ interface Case {
 interface Failure { name: string, problem: string }
 
 /** Sends every case on its own connection and collects what did not match. */
-async function runCorpus (port: number, origin: CountingOrigin, goodHost: string, cases: Case[]): Promise<Failure[]> {
+async function runCorpus (port: number, origin: Origin, goodHost: string, cases: Case[]): Promise<Failure[]> {
   const failures: Failure[] = []
   for (const c of cases) {
     const before = origin.requests.length
@@ -118,7 +117,7 @@ test('hostile input: a corpus of raw requests, each answered with its expected s
   const P = origin.port
   const G = `/good.test:${P}`
   const good = `good.test:${P}`
-  const noBody = (requests: RecordedRequest[]): string | undefined => requests.some((r) => r.body.length > 0) ? 'a body reached the origin' : undefined
+  const noBody = (requests: OriginRequest[]): string | undefined => requests.some((r) => r.body.length > 0) ? 'a body reached the origin' : undefined
   const cases: Case[] = []
   const add = (name: string, data: Buffer | string, status: number | number[], extra: Partial<Case> = {}): void => { cases.push({ name, data, status, ...extra }) }
 
@@ -382,7 +381,7 @@ test('idle keep-alive connections are closed after KEEP_ALIVE_TIMEOUT_MS', async
 })
 
 // An upstream that breaks mid-body: the client must see an error, never a complete-looking 200, and nothing is stored.
-const BROKEN: Record<string, CountingHandler> = {
+const BROKEN: Record<string, OriginHandler> = {
   '/reset-length': (_req, res) => {
     res.writeHead(200, { 'cache-control': 'public, max-age=600', 'content-type': 'application/octet-stream', 'content-length': '100000' })
     res.write(Buffer.alloc(20_000, 97), () => setTimeout(() => res.socket?.destroy(), 50))

@@ -4,10 +4,9 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.ts'
 import { testConfig, tempDir } from '../helpers/app.ts'
 import { freePort } from '../helpers/process.ts'
-import {
-  get, json, listen, requestHead, send, startCountingOrigin, tableResolver, waitFor,
-  type CountingOrigin, type RawResponse
-} from '../helpers/raw-http.ts'
+import { get, json, listen, requestHead, send, tableResolver, type RawResponse } from '../helpers/raw-http.ts'
+import { echoOrigin, type Origin } from '../helpers/origin.ts'
+import { waitFor } from '../helpers/poll.ts'
 
 type Env = Record<string, string>
 
@@ -15,16 +14,16 @@ type Env = Record<string, string>
 const GUARDED: Env = { ALLOW_PRIVATE_UPSTREAMS: 'false', UPSTREAM_PORTS: '*', UPSTREAM_TIMEOUT_MS: '3000' }
 
 interface Origins {
-  v4: CountingOrigin
-  v6: CountingOrigin
+  v4: Origin
+  v6: Origin
   /** TCP connections both origins accepted so far. */
   contacts (): number
 }
 
 /** A recording origin on 127.0.0.1 and one on [::1], so a connection to either loopback is counted. */
 async function origins (t: TestContext): Promise<Origins> {
-  const v4 = await startCountingOrigin()
-  const v6 = await startCountingOrigin({}, '::1')
+  const v4 = await echoOrigin()
+  const v6 = await echoOrigin({}, '::1')
   t.after(async () => { await v4.close(); await v6.close() })
   return { v4, v6, contacts: () => v4.connections() + v6.connections() }
 }
@@ -377,7 +376,7 @@ test('loops: a name that resolves to the proxy itself ends after one hop (508 th
 
 test('redirects are passed to the client, never followed (not even to a forbidden address)', async (t) => {
   const o = await origins(t)
-  const inner = await startCountingOrigin({
+  const inner = await echoOrigin({
     '/redirect': (_req, res) => {
       res.writeHead(302, { location: `http://127.0.0.1:${o.v4.port}/secret` })
       res.end()
@@ -402,7 +401,7 @@ test('revalidation targets follow the same rules: no background refresh or reval
   const dir = tempDir(t)
   const store = `sqlite://${dir}/cache.sqlite`
   let version = 0
-  const origin = await startCountingOrigin({
+  const origin = await echoOrigin({
     '/swr': (_req, res) => {
       version++
       res.writeHead(200, { 'cache-control': 'max-age=0, stale-while-revalidate=600', etag: `"v${version}"`, 'content-type': 'text/plain' })
@@ -457,7 +456,7 @@ test('revalidation targets follow the same rules: no background refresh or reval
 test('a fresh cached response from an upstream that is now forbidden is not served (rules are checked before the cache)', async (t) => {
   const dir = tempDir(t)
   const store = `sqlite://${dir}/cache.sqlite`
-  const origin = await startCountingOrigin({
+  const origin = await echoOrigin({
     '/page': (_req, res) => { res.writeHead(200, { 'cache-control': 'public, max-age=600' }); res.end('cached secret') }
   })
   t.after(() => origin.close())
