@@ -12,12 +12,12 @@ class LazyChild {
   private real: FastifyBaseLogger | undefined
   constructor (
     private readonly parent: FastifyBaseLogger,
-    private readonly bindings: Bindings,
+    private readonly own: Bindings,
     private readonly opts: ChildLoggerOptions
   ) {}
 
   get logger (): FastifyBaseLogger {
-    this.real ??= this.parent.child(this.bindings, this.opts)
+    this.real ??= this.parent.child(this.own, this.opts)
     return this.real
   }
 
@@ -25,6 +25,8 @@ class LazyChild {
   set level (level: string) { this.logger.level = level }
   child (bindings: Bindings, opts?: ChildLoggerOptions): FastifyBaseLogger { return this.logger.child(bindings, opts) }
   silent (): void {}
+  bindings (): Bindings { return (this.logger as unknown as { bindings: () => Bindings }).bindings() }
+  flush (): void { (this.parent as unknown as { flush?: () => void }).flush?.() }
   isLevelEnabled (level: string): boolean {
     return (this.parent as unknown as { isLevelEnabled: (l: string) => boolean }).isLevelEnabled(level)
   }

@@ -11,6 +11,7 @@ function appLoggingTo (lines: Array<Record<string, unknown>>, level: string): Re
   app.get('/info', async (request) => { request.log.info({ what: 'info' }, 'an info line'); return 'ok' })
   app.get('/warn', async (request) => { request.log.warn({ what: 'warn' }, 'a warn line'); return 'ok' })
   app.get('/boom', async () => { throw new Error('boom') })
+  app.get('/bindings', async (request) => (request.log as unknown as { bindings: () => Record<string, unknown> }).bindings())
   return app
 }
 
@@ -33,6 +34,8 @@ test('at warn: a request writing nothing logs nothing; a warning keeps the reque
   assert.ok(error !== undefined, "Fastify's own error line is written")
   assert.match(String(error.reqId), /^req-/)
   assert.notEqual(error.reqId, warn.reqId)
+  const bindings = await app.inject('/bindings')
+  assert.match(String(bindings.json().reqId), /^req-/)
 })
 
 test('at info: each request line carries its own request id', { timeout: 10_000 }, async (t) => {
