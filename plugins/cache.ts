@@ -52,6 +52,7 @@ function send (request: FastifyRequest, reply: FastifyReply, answer: Answer): vo
   if (answer.clear === true) for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   for (const name of answer.remove ?? []) reply.removeHeader(name)
   if (answer.status !== undefined) reply.code(answer.status)
+  if (answer.base !== undefined) reply.headers(answer.base)
   if (answer.headers !== undefined) reply.headers(answer.headers)
   reply.send(answer.error ?? answer.body)
 }

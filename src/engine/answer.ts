@@ -113,7 +113,7 @@ export function answerStored (request: Asking, cached: Cached, outcome: CacheOut
   }
   const headers = request.headers
   if (headers['if-none-match'] === undefined && headers['if-modified-since'] === undefined && headers.range === undefined) {
-    return { outcome, remove, status: entry.status, headers: { ...stored, ...common }, body: entry.body }
+    return { outcome, remove, status: entry.status, base: stored, headers: common, body: entry.body }
   }
   remove.push('content-length')
   if (notModified(request, entry)) {

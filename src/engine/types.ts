@@ -62,13 +62,19 @@ export interface UpstreamResponse {
 
 /**
  * What to do to the client's reply, in this order: forget every header already set (`clear`),
- * remove the `remove` ones, set `status` and `headers`, send `error`, else `body`.
+ * remove the `remove` ones, set `status`, `base` and `headers`, send `error`, else `body`.
  */
 export interface Answer {
   outcome: CacheOutcome
   clear?: boolean
   remove?: string[]
   status?: number
+  /**
+   * Headers set before `headers` (a stored response's own, shared by every answer from it).
+   * Kept apart rather than spread into one object: merging them on every hit cost ~5 µs
+   * (the merged object goes to dictionary mode and Fastify's reply.headers() walks it slowly).
+   */
+  base?: StoredHeaders
   headers?: StoredHeaders
   body?: Buffer | Readable
   error?: Error
