@@ -6,6 +6,9 @@ import { join } from 'node:path'
 export const LIVE_MS = 5000
 /** ... and deleted once older than this. */
 const FORGET_MS = 3_600_000
+/** How long a scrape waits for the other live workers to answer its request for fresh snapshots. */
+export const FRESH_WAIT_MS = 500
+const WANT = 'want-fresh'
 
 /**
  * Metrics snapshots shared by the PM2 workers of one store. PM2 cluster workers have no
@@ -58,6 +61,54 @@ export class SnapshotDirectory {
       }
     }
     return found
+  }
+
+  /**
+   * Asks every worker for a snapshot newer than now (they watch the `want-fresh` file, see
+   * `wanted`), then waits, at most FRESH_WAIT_MS, until each live worker's snapshot is newer:
+   * a scrape right after traffic counts every request answered before it, on any worker.
+   */
+  async fresh (): Promise<unknown[]> {
+    const asked = Date.now()
+    try {
+      await mkdir(this.dir, { recursive: true })
+      await writeFile(join(this.dir, WANT), String(asked))
+    } catch {
+      return await this.others()
+    }
+    const deadline = asked + FRESH_WAIT_MS
+    while (Date.now() < deadline && await this.stale(asked)) await new Promise((resolve) => setTimeout(resolve, 10))
+    return await this.others()
+  }
+
+  /** Whether some other live worker's snapshot is older than `asked`. */
+  private async stale (asked: number): Promise<boolean> {
+    let names: string[]
+    try {
+      names = await readdir(this.dir)
+    } catch {
+      return false
+    }
+    for (const name of names) {
+      const path = join(this.dir, name)
+      if (path === this.own || !name.endsWith('.json')) continue
+      try {
+        const age = asked - (await stat(path)).mtimeMs
+        if (age > 0 && age <= LIVE_MS) return true
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return false
+  }
+
+  /** The time of the newest request for fresh snapshots (0 when none). Cheap: one stat. */
+  async wanted (): Promise<number> {
+    try {
+      return (await stat(join(this.dir, WANT))).mtimeMs
+    } catch {
+      return 0
+    }
   }
 
   /** Removes this worker's snapshot (on close: its counts leave the totals). */
