@@ -47,17 +47,20 @@ async function dashboardPlugin (fastify: FastifyInstance, opts: { config: Config
   const shared = SnapshotDirectory.forStore(config.cacheStore)?.replace(/-metrics$/, '-stats')
   const directory = shared === undefined ? undefined : new SnapshotDirectory(shared, worker)
   let publishing: Promise<void> = Promise.resolve()
-  function publish (): void {
-    if (directory === undefined) return
+  function publish (): Promise<void> {
+    if (directory === undefined) return publishing
     publishing = publishing.then(async () => { await directory.write(own()) }).catch((error) => {
       fastify.log.debug({ err: error }, 'could not publish the dashboard stats')
     })
+    return publishing
   }
   if (directory !== undefined) {
-    const timer = setInterval(publish, PUBLISH_MS)
+    const timer = setInterval(() => { publish() }, PUBLISH_MS)
     timer.unref()
+    const stopAnswering = directory.answerRequests(publish)
     fastify.addHook('onClose', async () => {
       clearInterval(timer)
+      stopAnswering()
       await publishing
       directory.remove()
     })
@@ -79,7 +82,7 @@ async function dashboardPlugin (fastify: FastifyInstance, opts: { config: Config
   const guarded = { config: { public: true }, onRequest: fastify.adminProtect }
   fastify.get(`${ADMIN_PREFIX}stats`, guarded, async (_request, reply) => {
     publish() // the others' answers see this worker as it is now
-    const others = directory === undefined ? [] : await directory.others() as WorkerStats[]
+    const others = directory === undefined ? [] : await directory.fresh() as WorkerStats[]
     const stats = mergeStats([own(), ...others], await storeStats())
     return reply.header('cache-control', 'no-store').send(stats)
   })

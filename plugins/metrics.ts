@@ -18,8 +18,6 @@ declare module 'fastify' {
 
 /** How often a worker publishes its snapshot for the others' scrapes. */
 const PUBLISH_MS = 1000
-/** How often a worker looks whether another worker's scrape wants a fresh snapshot (one stat). */
-const WATCH_MS = 50
 
 // Refusals by rule: the errors' codes (src/errors.ts) and @fastify/rate-limit's 429.
 const REFUSAL_RULES: Record<string, string> = {
@@ -120,22 +118,10 @@ async function metricsPlugin (fastify: FastifyInstance, opts: { config: Config }
     const timer = setInterval(() => { publish() }, PUBLISH_MS)
     timer.unref()
     // Another worker's scrape asks for a fresh snapshot (src/admin/snapshots.ts `fresh`).
-    let answered = Date.now()
-    let watching = false
-    const watcher = setInterval(() => {
-      if (watching) return
-      watching = true
-      directory.wanted().then(async (wanted) => {
-        if (wanted > answered) {
-          answered = wanted
-          await publish()
-        }
-      }).finally(() => { watching = false })
-    }, WATCH_MS)
-    watcher.unref()
+    const stopAnswering = directory.answerRequests(publish)
     fastify.addHook('onClose', async () => {
       clearInterval(timer)
-      clearInterval(watcher)
+      stopAnswering()
       await publishing
       directory.remove()
     })

@@ -8,6 +8,8 @@ export const LIVE_MS = 5000
 const FORGET_MS = 3_600_000
 /** How long a scrape waits for the other live workers to answer its request for fresh snapshots. */
 export const FRESH_WAIT_MS = 500
+/** How often a worker looks whether another worker wants a fresh snapshot. */
+const WATCH_MS = 50
 const WANT = 'want-fresh'
 
 /**
@@ -102,8 +104,28 @@ export class SnapshotDirectory {
     return false
   }
 
+  /**
+   * Calls `publish` whenever another worker's `fresh` asks (looking every WATCH_MS: one stat);
+   * returns the function that stops looking.
+   */
+  answerRequests (publish: () => Promise<void>): () => void {
+    let answered = Date.now()
+    let looking = false
+    const timer = setInterval(() => {
+      if (looking) return
+      looking = true
+      this.wanted().then(async (wanted) => {
+        if (wanted <= answered) return
+        answered = wanted
+        await publish()
+      }).catch(() => {}).finally(() => { looking = false })
+    }, WATCH_MS)
+    timer.unref()
+    return () => clearInterval(timer)
+  }
+
   /** The time of the newest request for fresh snapshots (0 when none). Cheap: one stat. */
-  async wanted (): Promise<number> {
+  private async wanted (): Promise<number> {
     try {
       return (await stat(join(this.dir, WANT))).mtimeMs
     } catch {
