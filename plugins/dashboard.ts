@@ -46,25 +46,8 @@ async function dashboardPlugin (fastify: FastifyInstance, opts: { config: Config
 
   const shared = SnapshotDirectory.forStore(config.cacheStore)?.replace(/-metrics$/, '-stats')
   const directory = shared === undefined ? undefined : new SnapshotDirectory(shared, worker)
-  let publishing: Promise<void> = Promise.resolve()
-  function publish (): Promise<void> {
-    if (directory === undefined) return publishing
-    publishing = publishing.then(async () => { await directory.write(own()) }).catch((error) => {
-      fastify.log.debug({ err: error }, 'could not publish the dashboard stats')
-    })
-    return publishing
-  }
-  if (directory !== undefined) {
-    const timer = setInterval(() => { publish() }, PUBLISH_MS)
-    timer.unref()
-    const stopAnswering = directory.answerRequests(publish)
-    fastify.addHook('onClose', async () => {
-      clearInterval(timer)
-      stopAnswering()
-      await publishing
-      directory.remove()
-    })
-  }
+  const publisher = directory?.publisher(own, (error) => { fastify.log.debug({ err: error }, 'could not publish the dashboard stats') }, PUBLISH_MS)
+  if (publisher !== undefined) fastify.addHook('onClose', publisher.close)
 
   async function storeStats (): Promise<Stats['store']> {
     let timer: NodeJS.Timeout | undefined
@@ -81,7 +64,7 @@ async function dashboardPlugin (fastify: FastifyInstance, opts: { config: Config
 
   const guarded = { config: { public: true }, onRequest: fastify.adminProtect }
   fastify.get(`${ADMIN_PREFIX}stats`, guarded, async (_request, reply) => {
-    publish() // the others' answers see this worker as it is now
+    publisher?.publish() // the others' answers see this worker as it is now
     const others = directory === undefined ? [] : await directory.fresh() as WorkerStats[]
     const stats = mergeStats([own(), ...others], await storeStats())
     return reply.header('cache-control', 'no-store').send(stats)

@@ -106,32 +106,14 @@ async function metricsPlugin (fastify: FastifyInstance, opts: { config: Config }
 
   const shared = SnapshotDirectory.forStore(config.cacheStore)
   const directory = shared === undefined ? undefined : new SnapshotDirectory(shared, String(process.pid))
-  let publishing: Promise<void> = Promise.resolve()
-  function publish (): Promise<void> {
-    if (directory === undefined) return publishing
-    publishing = publishing.then(async () => { await directory.write(await metrics.snapshot()) }).catch((error) => {
-      fastify.log.debug({ err: error }, 'could not publish the metrics snapshot')
-    })
-    return publishing
-  }
-  if (directory !== undefined) {
-    const timer = setInterval(() => { publish() }, PUBLISH_MS)
-    timer.unref()
-    // Another worker's scrape asks for a fresh snapshot (src/admin/snapshots.ts `fresh`).
-    const stopAnswering = directory.answerRequests(publish)
-    fastify.addHook('onClose', async () => {
-      clearInterval(timer)
-      stopAnswering()
-      await publishing
-      directory.remove()
-    })
-  }
+  const publisher = directory?.publisher(async () => await metrics.snapshot(), (error) => { fastify.log.debug({ err: error }, 'could not publish the metrics snapshot') }, PUBLISH_MS)
+  if (publisher !== undefined) fastify.addHook('onClose', publisher.close)
 
   fastify.decorate('proxyMetrics', {
     async render () {
       const own = await metrics.snapshot()
       if (directory === undefined) return await mergedText([own])
-      publish() // the others' scrapes see this worker as it is now
+      publisher?.publish() // the others' scrapes see this worker as it is now
       return await mergedText([own, ...(await directory.fresh()) as typeof own[]])
     }
   })

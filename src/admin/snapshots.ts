@@ -105,10 +105,30 @@ export class SnapshotDirectory {
   }
 
   /**
-   * Calls `publish` whenever another worker's `fresh` asks (looking every WATCH_MS: one stat);
-   * returns the function that stops looking.
+   * Publishes `snapshot()` every `everyMs`, whenever another worker's `fresh` asks, and on
+   * `publish()`; one write at a time, a failed one handed to `failed`. `close()` stops, waits
+   * for the last write and removes this worker's file (its counts leave the totals).
    */
-  answerRequests (publish: () => Promise<void>): () => void {
+  publisher (snapshot: () => unknown, failed: (error: unknown) => void, everyMs: number): { publish: () => Promise<void>, close: () => Promise<void> } {
+    let last: Promise<void> = Promise.resolve()
+    const publish = (): Promise<void> => {
+      last = last.then(async () => { await this.write(await snapshot()) }).catch(failed)
+      return last
+    }
+    const timer = setInterval(() => { publish() }, everyMs)
+    timer.unref()
+    const stopAnswering = this.answerRequests(publish)
+    const close = async (): Promise<void> => {
+      clearInterval(timer)
+      stopAnswering()
+      await last
+      this.remove()
+    }
+    return { publish, close }
+  }
+
+  /** Calls `publish` whenever another worker's `fresh` asks (looking every WATCH_MS: one stat); returns the stop. */
+  private answerRequests (publish: () => Promise<void>): () => void {
     let answered = Date.now()
     let looking = false
     const timer = setInterval(() => {
