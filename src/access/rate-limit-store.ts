@@ -1,6 +1,7 @@
 import { mkdirSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import sqlite3 from 'sqlite3'
+import { retryOnBusy } from '../store/sqlite/connection.ts'
 
 /** The result @fastify/rate-limit expects from a store: requests counted in the window, ms left. */
 export interface RateCount { current: number, ttl: number }
@@ -146,10 +147,12 @@ export class SqliteRateLimitStore implements RateLimitStore {
         const opened: sqlite3.Database = new sqlite3.Database(this.path, (error) => error === null ? resolve(opened) : reject(error))
       })
       try {
-        await exec(db, `PRAGMA busy_timeout=${BUSY_TIMEOUT_MS}`)
-        await exec(db, 'PRAGMA journal_mode=WAL')
-        await exec(db, 'PRAGMA synchronous=NORMAL') // counts need no fsync per request
-        await exec(db, 'CREATE TABLE IF NOT EXISTS rate_limit (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID')
+        await retryOnBusy(async () => {
+          await exec(db, `PRAGMA busy_timeout=${BUSY_TIMEOUT_MS}`)
+          await exec(db, 'PRAGMA journal_mode=WAL')
+          await exec(db, 'PRAGMA synchronous=NORMAL') // counts need no fsync per request
+          await exec(db, 'CREATE TABLE IF NOT EXISTS rate_limit (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID')
+        })
         const incr = await new Promise<sqlite3.Statement>((resolve, reject) => {
           const statement: sqlite3.Statement = db.prepare(INCR, (error: Error | null) => error === null ? resolve(statement) : reject(error))
         })

@@ -56,23 +56,33 @@ export async function openConnection (path: string, ino: number | undefined, pre
   const keyv = new Keyv({ store: adapter, ...RAW_VALUES })
   keyv.on('error', noop) // errors are thrown to the caller (throwOnErrors)
   const query: Query = (sql, ...params) => adapter.query(sql, ...params)
-  // Several workers opening a new file at once can meet SQLite's lock-upgrade deadlock, which
-  // answers SQLITE_BUSY at once instead of waiting: the schema steps are idempotent, so try again.
-  for (let attempt = 0; ; attempt++) {
-    try {
+  try {
+    await retryOnBusy(async () => {
       await prepareSchema(query)
       await prepare(query)
-      break
-    } catch (error) {
-      if (BUSY_CODES.has(errorCode(error)) && attempt < BUSY_RETRIES) {
-        await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80))
-        continue
-      }
-      await keyv.disconnect().catch(noop)
-      throw error
-    }
+    })
+  } catch (error) {
+    await keyv.disconnect().catch(noop)
+    throw error
   }
   return { keyv, query, ino: ino ?? inodeOf(path) }
+}
+
+/**
+ * Runs idempotent schema steps, again after SQLITE_BUSY: several processes opening a new file
+ * at once can meet SQLite's lock-upgrade deadlock, which answers BUSY at once instead of
+ * waiting (busy_timeout does not apply to it). Used by every SQLite file of the project.
+ */
+export async function retryOnBusy (steps: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await steps()
+      return
+    } catch (error) {
+      if (!BUSY_CODES.has(errorCode(error)) || attempt >= BUSY_RETRIES) throw error
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80))
+    }
+  }
 }
 
 /**
