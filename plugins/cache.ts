@@ -113,6 +113,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     const asked = engineRequest(request, state)
     const hit = engine.fast(asked)
     if (hit !== undefined) return send(request, reply, hit)
+    if (engine.passing(asked)) return done()
     const onClientGone = (listener: () => void): void => { reply.raw.once('close', listener) }
     engine.lookupOrJoin(asked, onClientGone).then((answer) => {
       if (answer === undefined) return done()
