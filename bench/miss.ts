@@ -95,16 +95,20 @@ async function main (): Promise<void> {
   }
   const cpu = new Map(targets.map((t) => [t.name, [] as number[]]))
   const ratio = new Map(targets.map((t) => [t.name, [] as number[]]))
+  // Paired with the first build, round by round: contention from other work hits both alike.
+  const paired = new Map(targets.map((t) => [t.name, [] as number[]]))
   for (let r = 0; r < rounds; r++) {
     // Rotate the order so drift favours no target.
     const order = targets.map((_, i) => targets[(i + r) % targets.length])
     const got = new Map<string, Load>()
     for (const t of order) got.set(t.name, await run(t, seconds))
     const base = got.get('passthrough')?.cpuUsPerRequest ?? NaN
+    const firstBuild = got.get(targets[1].name)?.cpuUsPerRequest ?? NaN
     const line = targets.map((t) => {
       const l = got.get(t.name) as Load
       cpu.get(t.name)?.push(l.cpuUsPerRequest ?? NaN)
       ratio.get(t.name)?.push(base / (l.cpuUsPerRequest ?? NaN))
+      paired.get(t.name)?.push((l.cpuUsPerRequest ?? NaN) - firstBuild)
       return `${t.name} ${fmt(l.rps)} req/s ${fmt(l.cpuUsPerRequest, 1)} µs${l.errors + l.non2xx + l.timeouts > 0 ? ` (${l.errors + l.non2xx + l.timeouts} bad)` : ''}`
     }).join(' | ')
     console.log(`round ${r + 1}: ${line} | machine ${fmt(got.get('passthrough')?.machineBusy ?? null)}%`)
@@ -112,7 +116,8 @@ async function main (): Promise<void> {
   for (const t of targets) {
     const c = cpu.get(t.name) as number[]
     console.log(`${t.name.padEnd(14)} median ${fmt(median(c), 1)} µs/req (min ${fmt(Math.min(...c), 1)}, max ${fmt(Math.max(...c), 1)}), ` +
-      `passthrough µs / this µs: ${fmt(median(ratio.get(t.name) as number[]), 3)}`)
+      `passthrough µs / this µs: ${fmt(median(ratio.get(t.name) as number[]), 3)}` +
+      (t === targets[0] || t === targets[1] ? '' : `, this − ${targets[1].name}: ${fmt(median(paired.get(t.name) as number[]), 1)} µs (median of rounds)`))
   }
 }
 
