@@ -37,7 +37,7 @@ async function proxyApp (dist: string, level: string, sink: { write: (line: stri
 }
 
 /** `count` requests, CONCURRENCY at a time, each body read to the end; throws on a wrong answer. */
-async function batch (pool: Pool, url: string, count: number): Promise<void> {
+export async function batch (pool: Pool, url: string, count: number): Promise<void> {
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < count) {
@@ -48,6 +48,28 @@ async function batch (pool: Pool, url: string, count: number): Promise<void> {
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, worker))
+}
+
+export interface Loaded { name: string, pool: Pool, url: string }
+
+/**
+ * This process's CPU µs per request for each target, one value per batch: a warm-up batch each
+ * (JIT, connections, the cache entry), then `batches` rounds of one batch per target, the
+ * order rotated every round.
+ */
+export async function interleaved (targets: Loaded[], batches: number, size: number): Promise<Map<string, number[]>> {
+  for (const t of targets) await batch(t.pool, t.url, size)
+  const perRequest = new Map(targets.map((t) => [t.name, [] as number[]]))
+  for (let round = 0; round < batches; round++) {
+    const order = targets.map((_, i) => targets[(i + round) % targets.length])
+    for (const t of order) {
+      const start = process.cpuUsage()
+      await batch(t.pool, t.url, size)
+      const used = process.cpuUsage(start)
+      perRequest.get(t.name)?.push((used.user + used.system) / size)
+    }
+  }
+  return perRequest
 }
 
 async function main (): Promise<void> {
@@ -73,17 +95,7 @@ async function main (): Promise<void> {
       const url = dist === 'passthrough' ? p : `/127.0.0.1:${origin.port}${p}`
       builds.push({ name: spec.includes('/') ? `${path.basename(dist)}${spec.slice(dist.length)}` : spec, app, pool: new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY }), url })
     }
-    for (const b of builds) await batch(b.pool, b.url, size) // warm-up: JIT, connections, the cache entry
-    const perRequest = new Map(builds.map((b) => [b.name, [] as number[]]))
-    for (let round = 0; round < batches; round++) {
-      const order = builds.map((_, i) => builds[(i + round) % builds.length])
-      for (const b of order) {
-        const start = process.cpuUsage()
-        await batch(b.pool, b.url, size)
-        const used = process.cpuUsage(start)
-        perRequest.get(b.name)?.push((used.user + used.system) / size)
-      }
-    }
+    const perRequest = await interleaved(builds, batches, size)
     const first = perRequest.get(builds[0].name) as number[]
     for (const b of builds) {
       const mine = perRequest.get(b.name) as number[]

@@ -10,7 +10,7 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores) runs only those.
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores) runs only those.
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -19,6 +19,7 @@ import path from 'node:path'
 import { makeBodies, SIZES } from './bodies.ts'
 import { measureGenerationCheck } from './generation.ts'
 import { measureLogCost } from './log-cost.ts'
+import { missScenarios } from './miss.ts'
 import { CONNECTIONS, machineTicks } from './load-run.ts'
 import { compare, type Compared, type Target } from './compare.ts'
 import { printResults } from './report.ts'
@@ -117,7 +118,7 @@ async function main (): Promise<void> {
   const proxyT = (p: string, fresh = false): Target => ({ name: 'proxy', url: proxyBase + p, child: proxy.child, fresh })
   const passT = (p: string, fresh = false): Target => ({ name: 'passthrough', url: passBase + p, child: passthrough.child, fresh })
   for (const p of PATHS) if (wanted(`${p} hit`)) loads.push(await compare(`${p} hit`, bareT(p), proxyT(p), plan))
-  if (wanted('no-store miss')) loads.push(await compare('no-store miss', passT('/nostore'), proxyT('/nostore'), plan))
+  loads.push(...await missScenarios(passT, proxyT, plan, wanted)) // 'no-store miss', 'cold no-store miss' (bench/miss.ts)
   if (haveWrk() && wanted('store fill')) loads.push(await compare('store fill', passT('/fill/', true), proxyT('/fill/', true), plan))
   const short = loads.filter((r) => r.rounds.length < ROUNDS).length
   printResults(loads)
@@ -164,7 +165,7 @@ async function main (): Promise<void> {
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
   const logCost = await measureLogCost()
-  console.log(`LOG_LEVEL=info against warn: ${fmt(logCost.differenceUs, 1)} µs CPU per 1 KiB memory-tier hit (one ${logCost.lineBytes}-byte line; inject(), median of ${logCost.rounds} paired rounds)`)
+  console.log(`LOG_LEVEL=info against warn: ${fmt(logCost.differenceUs, 1)} µs CPU per 1 KiB memory-tier hit (one ${logCost.lineBytes}-byte line; real sockets in one process, median of ${logCost.rounds} paired batches)`)
 
   if (proxy.output.total > 0) {
     console.log(`\nproxy wrote ${proxy.output.total} log line(s) at warn or above; last ones:`)
