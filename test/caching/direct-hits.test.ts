@@ -143,3 +143,21 @@ test('direct hits are counted, logged and rate-limited like the others', { timeo
   t.assert.equal(metricValue(samples, 'caching_proxy_response_bytes_total', { source: 'cache' }), 2 * BODY.length)
   t.assert.equal(metricValue(samples, 'caching_proxy_memory_tier_hits_total', { worker: String(process.pid) }), 3)
 })
+
+test('a draining worker\'s hits still say Connection: close', { timeout: 30_000 }, async (t) => {
+  const server = await origin(t)
+  const app = await testApp(t)
+  const port = await listen(app)
+  const target = `/${server.host}/plain`
+  await ask(port, 'GET', target)
+  const before = await send(port, requestHead('GET', target), { timeoutMs: 5000, closeWaitMs: 200 })
+  t.assert.equal(before.headers['x-cache'], 'HIT')
+  t.assert.equal(before.closed, false, 'keep-alive before draining')
+  // src/server.ts drains this way on SIGTERM (src/drain.ts): the response sets Connection: close on the raw response first.
+  app.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => { res.setHeader('connection', 'close') })
+  const after = await send(port, requestHead('GET', target), { timeoutMs: 5000, closeWaitMs: 500 })
+  t.assert.equal(after.headers['x-cache'], 'HIT')
+  t.assert.equal(after.headers.connection, 'close')
+  t.assert.equal(after.closed, true)
+  t.assert.equal(after.body.equals(before.body), true)
+})
