@@ -10,7 +10,7 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors) runs only those;
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors cluster) runs only those;
  * `anchors` (nginx and Varnish on the same hits) runs when they are installed: apt-get install -y nginx varnish.
  */
 import { createHash, randomUUID } from 'node:crypto'
@@ -31,6 +31,7 @@ import { fmt, percentile } from './stats.ts'
 import { benchStores } from './stores.ts'
 import { startAnchors } from './anchors.ts'
 import { printAnchors } from './report.ts'
+import { benchCluster, printCluster } from './cluster.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
 const SECONDS = boundedEnv('BENCH_SECONDS', 3, 1, 10)
@@ -176,6 +177,8 @@ async function main (): Promise<void> {
   console.log(`  next request afterwards: ${probe.followUp}`)
 
   const stores = wanted('stores') ? await benchStores(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
+  const clustered = wanted('cluster') ? await benchCluster(origin.port, plan) : undefined
+  if (clustered !== undefined) printCluster(clustered)
 
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
@@ -197,6 +200,7 @@ async function main (): Promise<void> {
       anchors: anchorLoads,
       coalescing: probe,
       stores,
+      cluster: clustered,
       generationCheck: generation,
       logCost,
       proxyLogLines: proxy.output.total,
