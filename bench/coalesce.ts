@@ -24,8 +24,18 @@ const PM2 = path.join(here, '..', 'node_modules', '.bin', 'pm2')
 const BURST = 100
 const REQUEST_TIMEOUT_MS = 10_000
 
-export interface CoalesceRound { p50: number, max: number, originHits: number, failed: number, ok: number, groups?: string }
-export interface CoalesceResult { name: string, rounds: CoalesceRound[], p50: number, max: number, originHits: number }
+export interface CoalesceRound { p50: number, max: number, originHits: number, failed: number, ok: number, groups?: string, remoteLag?: number }
+export interface CoalesceResult {
+  name: string
+  rounds: CoalesceRound[]
+  p50: number
+  max: number
+  originHits: number
+  /** Median over rounds of remoteLag. */
+  remoteLag: number
+  /** Median over rounds of this p50 minus the same round's direct-to-origin p50 (less noisy than p50). */
+  overFloor: number
+}
 
 interface Pm2Daemon { pm2: (...args: string[]) => Promise<string>, stop: () => Promise<void> }
 
@@ -102,13 +112,26 @@ function groups (got: Got[]): string {
   return [...by].map(([label, ms]) => `${label} x${ms.length} p50 ${fmt(percentile(ms, 50))} (${fmt(Math.min(...ms))}-${fmt(Math.max(...ms))})`).join('; ')
 }
 
+/**
+ * How much later the other worker's requests were answered than the leader's worker's
+ * (p50 against p50, ms): the cost of waiting through the store, less noisy than p50 itself.
+ * A Cache-Status with fwd-status was forwarded in the leader's worker (RFC 9211).
+ */
+function remoteLag (got: Got[]): number {
+  const leaders = got.filter((g) => String(g.headers['cache-status'] ?? '').includes('fwd-status')).map((g) => g.ms)
+  const remote = got.filter((g) => !String(g.headers['cache-status'] ?? '').includes('fwd-status')).map((g) => g.ms)
+  return remote.length === 0 || leaders.length === 0 ? NaN : percentile(remote, 50) - percentile(leaders, 50)
+}
+
 async function originCount (originPort: number, pathAndQuery: string): Promise<number> {
   const stats = JSON.parse((await get(`http://127.0.0.1:${originPort}/stats`)).body.toString('utf8')) as Record<string, number>
   return stats[pathAndQuery] ?? 0
 }
 
-function summarise (name: string, rounds: CoalesceRound[]): CoalesceResult {
+function summarise (name: string, rounds: CoalesceRound[], floor: CoalesceRound[]): CoalesceResult {
   return {
+    remoteLag: median(rounds.map((r) => r.remoteLag ?? NaN).filter((x) => !Number.isNaN(x))),
+    overFloor: median(rounds.map((r, i) => r.p50 - (floor[i]?.p50 ?? NaN))),
     name,
     rounds,
     p50: median(rounds.map((r) => r.p50)),
@@ -134,7 +157,7 @@ export async function benchCoalesce (tmpDir: string, originPort: number, dists: 
         const { got, failed } = await burst(() => `${target.base}/127.0.0.1:${originPort}${slowPath}`)
         const ok = got.filter((g) => g.status === 200 && g.body.toString('utf8') === `slow ${slowPath}\n`)
         const ms = got.map((g) => g.ms)
-        byName.get(target.name)?.push({ p50: percentile(ms, 50), max: Math.max(...ms), originHits: await originCount(originPort, slowPath), failed, ok: ok.length, groups: groups(got) })
+        byName.get(target.name)?.push({ p50: percentile(ms, 50), max: Math.max(...ms), originHits: await originCount(originPort, slowPath), failed, ok: ok.length, groups: groups(got), remoteLag: remoteLag(got) })
         await sleep(300)
       }
       const direct = await burst((i) => `http://127.0.0.1:${originPort}/slow?k=${randomUUID()}-${i}`)
@@ -142,7 +165,7 @@ export async function benchCoalesce (tmpDir: string, originPort: number, dists: 
       byName.get('origin direct')?.push({ p50: percentile(ms, 50), max: Math.max(...ms), originHits: BURST - direct.failed, failed: direct.failed, ok: direct.got.length })
       await sleep(300)
     }
-    return [...byName].map(([name, r]) => summarise(name, r))
+    return [...byName].map(([name, r]) => summarise(name, r, byName.get('origin direct') ?? []))
   } finally {
     await daemon.stop()
   }
@@ -152,7 +175,7 @@ export function printCoalesce (results: CoalesceResult[]): void {
   console.log(`\ncoalescing across 2 PM2 workers (SQLite store): ${BURST} simultaneous cold requests, origin answers after 200 ms; medians of ${results[0]?.rounds.length ?? 0} interleaved bursts`)
   for (const r of results) {
     const okAll = r.rounds.every((x) => x.ok === BURST && x.failed === 0)
-    console.log(`  ${r.name.padEnd(16)} p50 ${fmt(r.p50)} ms, max ${fmt(r.max)} ms, origin hits per burst ≤ ${r.originHits}` +
+    console.log(`  ${r.name.padEnd(16)} p50 ${fmt(r.p50)} ms (${fmt(r.overFloor)} ms over the direct burst of the same round; other worker ${fmt(r.remoteLag)} ms behind the leader's), max ${fmt(r.max)} ms, origin hits per burst ≤ ${r.originHits}` +
       `${okAll ? '' : ' (SOME ANSWERS FAILED OR WRONG)'}; per burst p50: ${r.rounds.map((x) => fmt(x.p50)).join(' ')}`)
     if (process.env.BENCH_DETAIL === '1') for (const x of r.rounds) if (x.groups !== undefined) console.log(`    ${x.groups}`)
   }

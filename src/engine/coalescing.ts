@@ -99,32 +99,21 @@ export class Coalescing {
   }
 
   /**
-   * Looks in the shared store while another process fetches the key, each time a write
-   * anywhere wakes it (the store's watchWrites), a change notification arrives (Redis
-   * pub/sub, the SQLite change log) or REMOTE_POLL_MS passed; the entry, or undefined
-   * when it gave up.
+   * Looks in the shared store while another process fetches the key, each time a change
+   * notification arrives (Redis pub/sub, the SQLite change log) or REMOTE_POLL_MS passed;
+   * the entry, or undefined when it gave up.
    */
   private async waitForRemote (state: CacheState, headers: IncomingHttpHeaders): Promise<Cached | undefined> {
     const deadline = Date.now() + this.leaseMs
-    let written = Coalescing.signal()
-    const unwatch = this.store.watchWrites?.(() => {
-      const { notify } = written
-      written = Coalescing.signal()
-      notify()
-    })
-    try {
-      for (let round = 0; Date.now() < deadline; round++) {
-        let timer: NodeJS.Timeout | undefined
-        await Promise.race([new Promise((resolve) => { timer = setTimeout(resolve, REMOTE_POLL_MS) }), this.wake.changed, written.changed])
-        clearTimeout(timer)
-        const found = await this.storedElsewhere(state, headers)
-        if (found !== undefined) return found
-        // The holder may have stored and let go since the look above: one more look decides.
-        if (round % 5 === 4 && !(await this.store.hasLease(state.storeKey).catch(() => false))) return await this.storedElsewhere(state, headers)
-      }
-      return undefined
-    } finally {
-      unwatch?.()
+    for (let round = 0; Date.now() < deadline; round++) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([new Promise((resolve) => { timer = setTimeout(resolve, REMOTE_POLL_MS) }), this.wake.changed])
+      clearTimeout(timer)
+      const found = await this.storedElsewhere(state, headers)
+      if (found !== undefined) return found
+      // The holder may have stored and let go since the look above: one more look decides.
+      if (round % 5 === 4 && !(await this.store.hasLease(state.storeKey).catch(() => false))) return await this.storedElsewhere(state, headers)
     }
+    return undefined
   }
 }

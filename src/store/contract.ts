@@ -62,11 +62,6 @@ export interface Coordination {
   changedElsewhere (): boolean
   /** Tells the onRemoteChange listeners about every change logged before this call; never rejects. */
   syncChanges (): Promise<void>
-  /**
-   * Optional: calls `listener` soon after any process sharing the store wrote an entry or let
-   * a lease go, until the returned function is called; a hint for waiters, who still read.
-   */
-  watchWrites? (listener: () => void): () => void
 }
 
 export type CacheStore = EntryStore & Coordination

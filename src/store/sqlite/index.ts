@@ -7,7 +7,6 @@ import { ChangeFeed } from './changes.ts'
 import { entryTotals, evictEntries } from './eviction.ts'
 import { SqliteLeases } from './leases.ts'
 import { RecoveringConnection } from './recovery.ts'
-import { WakeFile } from './wake.ts'
 import type { Query } from './schema.ts'
 
 /**
@@ -23,7 +22,6 @@ class SqliteCacheStore extends KeyvCacheStore {
   private readonly changes: ChangeFeed
   private readonly accessTimes: AccessTimes
   private readonly leases: SqliteLeases
-  private readonly wake: WakeFile
 
   constructor (private readonly path: string, settings: Settings) {
     super(settings)
@@ -32,17 +30,13 @@ class SqliteCacheStore extends KeyvCacheStore {
     this.file = new RecoveringConnection(path, settings, this.changes.prepare)
     this.accessTimes = new AccessTimes(this.query)
     this.leases = new SqliteLeases(this.query, this.owner)
-    this.wake = new WakeFile(`${path}-wake`)
   }
 
   /** Opens the file, or starts retrying in the background if it cannot be used; never throws. */
   async start (): Promise<void> {
     await this.file.start()
     this.accessTimes.start()
-    if (this.path !== ':memory:') {
-      this.changes.openGeneration(this.path)
-      this.wake.open()
-    }
+    if (this.path !== ':memory:') this.changes.openGeneration(this.path)
     this.startSweepTimer()
   }
 
@@ -55,7 +49,6 @@ class SqliteCacheStore extends KeyvCacheStore {
     // and access time follow. If that second statement is lost, the entry is kept until
     // LRU evicts it.
     await this.entries((keyv) => keyv.set(key, value))
-    this.wake.touch() // waiters in other processes read it now (coalescing.ts)
     this.accessTimes.forget(key)
     await this.query('UPDATE entry_meta SET expires_at = ?, accessed_at = ? WHERE key = ?', expiresAt ?? null, stamp(), key)
     await this.changes.log(key)
@@ -77,11 +70,6 @@ class SqliteCacheStore extends KeyvCacheStore {
 
   async releaseLease (key: string): Promise<void> {
     await this.leases.release(key)
-    this.wake.touch()
-  }
-
-  watchWrites (listener: () => void): () => void {
-    return this.wake.watch(listener)
   }
 
   async hasLease (key: string): Promise<boolean> {
@@ -134,7 +122,6 @@ class SqliteCacheStore extends KeyvCacheStore {
       await this.accessTimes.flush().catch(noop)
       await this.leases.releaseAll().catch(noop)
       this.changes.close()
-      this.wake.close()
     })
   }
 }
