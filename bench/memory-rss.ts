@@ -15,7 +15,7 @@ import { cleanup, forkServer, freePort, here, makeTmpDir, OutputTail, stopChild,
 import { get, sleep } from './probe.ts'
 import { fmt } from './stats.ts'
 
-const BOUND = 64 * 2 ** 20
+const BOUND = Number(process.env.BENCH_RSS_BOUND ?? 64 * 2 ** 20)
 const CONCURRENCY = 16
 const FILL_BUDGET_MS = 240_000
 
@@ -35,7 +35,8 @@ function rssMB (pid: number): number {
   return match === null ? NaN : Number(match[1]) / 1024
 }
 
-async function startWorker (dist: string, dir: string, name: string): Promise<{ child: ChildProcess, port: number }> {
+/** One built worker (`dist`/src/server.js) with its own SQLite file in `dir`; `env` adds to the bench settings. */
+export async function startWorker (dist: string, dir: string, name: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess, port: number }> {
   const port = await freePort()
   const output = new OutputTail()
   const child = track(spawn(process.execPath, [path.resolve(dist, 'src', 'server.js')], {
@@ -45,12 +46,12 @@ async function startWorker (dist: string, dir: string, name: string): Promise<{ 
       PORT: String(port),
       HOST: '127.0.0.1',
       CACHE_STORE: `sqlite://${path.join(dir, `rss-${name}.sqlite`)}`,
-      MEMORY_CACHE_BYTES: String(BOUND),
       LOG_LEVEL: 'warn',
       LOG_PRETTY: 'false',
       ALLOW_PRIVATE_UPSTREAMS: 'true',
       UPSTREAM_PORTS: '*',
-      WORKERS: '1'
+      WORKERS: '1',
+      ...env
     },
     stdio: ['ignore', 'ignore', 'pipe']
   }))
@@ -86,7 +87,7 @@ async function fill (base: string, count: number, deadline: number): Promise<num
 export async function benchMemoryRss (tmpDir: string, originPort: number, dists: Record<string, string>, entries: number): Promise<RssResult[]> {
   const results: RssResult[] = []
   for (const [name, dist] of Object.entries(dists)) {
-    const worker = await startWorker(dist, tmpDir, name)
+    const worker = await startWorker(dist, tmpDir, name, { MEMORY_CACHE_BYTES: String(BOUND) })
     try {
       const pid = worker.child.pid as number
       const rssStartMB = rssMB(pid)

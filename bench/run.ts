@@ -10,7 +10,7 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores) runs only those.
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores coalesce gib rss) runs only those.
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -24,9 +24,12 @@ import { compare, type Compared, type Target } from './compare.ts'
 import { printResults } from './report.ts'
 import { haveWrk } from './wrk.ts'
 import { get, sleep, type Got } from './probe.ts'
-import { cleanup, forkServer, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
+import { cleanup, forkServer, here, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
 import { fmt, percentile } from './stats.ts'
 import { benchStores } from './stores.ts'
+import { benchBigBody, printBigBody } from './big-body.ts'
+import { benchCoalesce, printCoalesce } from './coalesce.ts'
+import { benchMemoryRss, printMemoryRss } from './memory-rss.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
 const SECONDS = boundedEnv('BENCH_SECONDS', 3, 1, 10)
@@ -160,6 +163,13 @@ async function main (): Promise<void> {
   console.log(`  next request afterwards: ${probe.followUp}`)
 
   const stores = wanted('stores') ? await benchStores(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
+  const built = { proxy: path.join(here, '..', 'dist') }
+  const coalesce = wanted('coalesce') ? await benchCoalesce(tmpDir, origin.port, built, ROUNDS) : undefined
+  if (coalesce !== undefined) printCoalesce(coalesce)
+  const bigBody = wanted('gib') ? await benchBigBody(tmpDir, built, ROUNDS) : undefined
+  if (bigBody !== undefined) printBigBody(bigBody)
+  const memoryRss = wanted('rss') ? await benchMemoryRss(tmpDir, origin.port, built, Number(process.env.BENCH_RSS_ENTRIES ?? 100_000)) : undefined
+  if (memoryRss !== undefined) printMemoryRss(memoryRss)
 
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
@@ -180,6 +190,9 @@ async function main (): Promise<void> {
       results: loads,
       coalescing: probe,
       stores,
+      coalesce,
+      bigBody,
+      memoryRss,
       generationCheck: generation,
       logCost,
       proxyLogLines: proxy.output.total,
