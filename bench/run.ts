@@ -10,7 +10,8 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores coalesce gib rss) runs only those.
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores anchors coalesce gib rss) runs only those;
+ * `anchors` (nginx and Varnish on the same hits) runs when they are installed: apt-get install -y nginx varnish.
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -27,6 +28,8 @@ import { get, sleep, type Got } from './probe.ts'
 import { cleanup, forkServer, here, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
 import { fmt, percentile } from './stats.ts'
 import { benchStores } from './stores.ts'
+import { startAnchors } from './anchors.ts'
+import { printAnchors } from './report.ts'
 import { benchBigBody, printBigBody } from './big-body.ts'
 import { benchCoalesce, printCoalesce } from './coalesce.ts'
 import { benchMemoryRss, printMemoryRss } from './memory-rss.ts'
@@ -120,10 +123,22 @@ async function main (): Promise<void> {
   const proxyT = (p: string, fresh = false): Target => ({ name: 'proxy', url: proxyBase + p, child: proxy.child, fresh })
   const passT = (p: string, fresh = false): Target => ({ name: 'passthrough', url: passBase + p, child: passthrough.child, fresh })
   for (const p of PATHS) if (wanted(`${p} hit`)) loads.push(await compare(`${p} hit`, bareT(p), proxyT(p), plan))
+  // nginx and Varnish (when installed) on the same hits, each against the same bare Fastify.
+  const anchorLoads: Compared[] = []
+  if (haveWrk() && wanted('anchors')) {
+    for (const anchor of await startAnchors(tmpDir, origin.port)) {
+      for (const p of PATHS) {
+        await get(`http://127.0.0.1:${anchor.port}${p}`) // fills its cache
+        const t: Target = { name: anchor.name, url: `http://127.0.0.1:${anchor.port}${p}`, child: anchor.child }
+        anchorLoads.push(await compare(`${p} hit`, bareT(p), t, plan))
+      }
+    }
+  }
   if (wanted('no-store miss')) loads.push(await compare('no-store miss', passT('/nostore'), proxyT('/nostore'), plan))
   if (haveWrk() && wanted('store fill')) loads.push(await compare('store fill', passT('/fill/', true), proxyT('/fill/', true), plan))
   const short = loads.filter((r) => r.rounds.length < ROUNDS).length
   printResults(loads)
+  if (anchorLoads.length > 0) printAnchors(loads, anchorLoads)
   if (short > 0) console.log(`note: rounds skipped in ${short} scenario(s) to stay within the ${TOTAL_BUDGET_MS / 1000} s budget`)
 
   // The client's own floor: the same burst straight to the origin (its own fresh URL).
@@ -188,6 +203,7 @@ async function main (): Promise<void> {
       machine: { ...machine, backgroundBusy },
       settings: { tool: haveWrk() ? 'wrk' : 'autocannon', connections: CONNECTIONS, rounds: ROUNDS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS },
       results: loads,
+      anchors: anchorLoads,
       coalescing: probe,
       stores,
       coalesce,

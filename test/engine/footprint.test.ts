@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { encodeEntry, type CacheEntry } from '../../src/cache/entry.ts'
@@ -32,7 +32,7 @@ function entry (i: number, bodyBytes: number): CacheEntry {
   }
 }
 
-test('a small body cut from a shared allocation is copied into its own before it is kept', { timeout: 5000 }, (t) => {
+test('a small body cut from a shared allocation is copied into its own before it is kept', { timeout: 5000 }, (t: TestContext) => {
   const pooled = Buffer.concat([Buffer.from('ab'), Buffer.from('cd')])
   t.assert.ok(pooled.buffer.byteLength > 1024, 'Node pools a 4-byte concat')
   const own = ownBytes(pooled)
@@ -44,7 +44,7 @@ test('a small body cut from a shared allocation is copied into its own before it
 })
 
 for (const bodyBytes of [100, 1024, 16 * 1024]) {
-  test(`entries of ${bodyBytes} body bytes are counted at no less than the memory they hold (and not absurdly more)`, { timeout: 30_000 }, (t) => {
+  test(`entries of ${bodyBytes} body bytes are counted at no less than the memory they hold (and not absurdly more)`, { timeout: 30_000 }, (t: TestContext) => {
     const n = bodyBytes > 8192 ? 3000 : 10_000
     const tier = lookup(2 ** 40)
     const keep: unknown[] = [tier]
@@ -66,7 +66,7 @@ for (const bodyBytes of [100, 1024, 16 * 1024]) {
   })
 }
 
-test('the estimate grows with the key, the metadata and the body', { timeout: 5000 }, (t) => {
+test('the estimate grows with the key, the metadata and the body', { timeout: 5000 }, (t: TestContext) => {
   const body = Buffer.allocUnsafeSlow(1000)
   const base = footprint('k', body, 1400)
   t.assert.ok(footprint('k'.repeat(101), body, 1400) >= base + 100)

@@ -1,7 +1,7 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { MemoryTier } from '../../src/store/memory-tier.ts'
 
-test('the total size stays within the bound; a value larger than the bound is not kept', { timeout: 5000 }, (t) => {
+test('the total size stays within the bound; a value larger than the bound is not kept', { timeout: 5000 }, (t: TestContext) => {
   const tier = new MemoryTier<string>(100)
   for (let i = 0; i < 50; i++) tier.set(`k${i}`, `v${i}`, 30)
   t.assert.ok(tier.totalBytes <= 100, `total ${tier.totalBytes}`)
@@ -12,7 +12,7 @@ test('the total size stays within the bound; a value larger than the bound is no
   t.assert.equal(tier.size, 3)
 })
 
-test('an entry read since it was stored survives the next eviction; one never read goes first', { timeout: 5000 }, (t) => {
+test('an entry read since it was stored survives the next eviction; one never read goes first', { timeout: 5000 }, (t: TestContext) => {
   const tier = new MemoryTier<string>(3)
   tier.set('a', 'A', 1)
   tier.set('b', 'B', 1)
@@ -31,7 +31,7 @@ test('an entry read since it was stored survives the next eviction; one never re
   t.assert.deepEqual([...tier.entries()].map(([k]) => k).sort(), ['e', 'f', 'g'])
 })
 
-test('when every entry was read, the oldest goes, never the entry just stored', { timeout: 5000 }, (t) => {
+test('when every entry was read, the oldest goes, never the entry just stored', { timeout: 5000 }, (t: TestContext) => {
   const tier = new MemoryTier<number>(3)
   for (const k of ['a', 'b', 'c']) tier.set(k, 0, 1)
   for (const k of ['c', 'a', 'b']) tier.get(k)
@@ -41,7 +41,7 @@ test('when every entry was read, the oldest goes, never the entry just stored', 
   t.assert.ok(tier.has('d'), 'the new entry is kept')
 })
 
-test('replacing and deleting keep the byte count exact', { timeout: 5000 }, (t) => {
+test('replacing and deleting keep the byte count exact', { timeout: 5000 }, (t: TestContext) => {
   const tier = new MemoryTier<string>(1000)
   tier.set('a', 'x', 10)
   tier.set('a', 'y', 25)
@@ -55,7 +55,7 @@ test('replacing and deleting keep the byte count exact', { timeout: 5000 }, (t) 
   t.assert.equal(tier.size, 0)
 })
 
-test('a random workload never exceeds the bound and keeps the count equal to the sum of sizes', { timeout: 10_000 }, (t) => {
+test('a random workload never exceeds the bound and keeps the count equal to the sum of sizes', { timeout: 10_000 }, (t: TestContext) => {
   const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000)
   let state = seed
   const random = (n: number): number => { state = (state * 1103515245 + 12345) % 2147483648; return state % n }
