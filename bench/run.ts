@@ -10,7 +10,7 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores anchors coalesce gib rss) runs only those;
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores anchors cluster coalesce gib rss) runs only those;
  * `anchors` (nginx and Varnish on the same hits) runs when they are installed: apt-get install -y nginx varnish.
  */
 import { createHash, randomUUID } from 'node:crypto'
@@ -33,6 +33,7 @@ import { printAnchors } from './report.ts'
 import { benchBigBody, printBigBody } from './big-body.ts'
 import { benchCoalesce, printCoalesce } from './coalesce.ts'
 import { benchMemoryRss, printMemoryRss } from './memory-rss.ts'
+import { benchCluster, printCluster } from './cluster.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
 const SECONDS = boundedEnv('BENCH_SECONDS', 3, 1, 10)
@@ -185,6 +186,8 @@ async function main (): Promise<void> {
   if (bigBody !== undefined) printBigBody(bigBody)
   const memoryRss = wanted('rss') ? await benchMemoryRss(tmpDir, origin.port, built, Number(process.env.BENCH_RSS_ENTRIES ?? 100_000)) : undefined
   if (memoryRss !== undefined) printMemoryRss(memoryRss)
+  const clustered = wanted('cluster') ? await benchCluster(origin.port, plan) : undefined
+  if (clustered !== undefined) printCluster(clustered)
 
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
@@ -209,6 +212,7 @@ async function main (): Promise<void> {
       coalesce,
       bigBody,
       memoryRss,
+      cluster: clustered,
       generationCheck: generation,
       logCost,
       proxyLogLines: proxy.output.total,
