@@ -10,7 +10,7 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors cluster) runs only those;
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors cluster coalesce gib rss) runs only those;
  * `anchors` (nginx and Varnish on the same hits) runs when they are installed: apt-get install -y nginx varnish.
  */
 import { createHash, randomUUID } from 'node:crypto'
@@ -26,11 +26,14 @@ import { compare, type Compared, type Target } from './compare.ts'
 import { printResults } from './report.ts'
 import { haveWrk } from './wrk.ts'
 import { get, sleep, type Got } from './probe.ts'
-import { cleanup, forkServer, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
+import { cleanup, forkServer, here, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
 import { fmt, percentile } from './stats.ts'
 import { benchStores } from './stores.ts'
 import { startAnchors } from './anchors.ts'
 import { printAnchors } from './report.ts'
+import { benchBigBody, printBigBody } from './big-body.ts'
+import { benchCoalesce, printCoalesce } from './coalesce.ts'
+import { benchMemoryRss, printMemoryRss } from './memory-rss.ts'
 import { benchCluster, printCluster } from './cluster.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
@@ -177,6 +180,13 @@ async function main (): Promise<void> {
   console.log(`  next request afterwards: ${probe.followUp}`)
 
   const stores = wanted('stores') ? await benchStores(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
+  const built = { proxy: path.join(here, '..', 'dist') }
+  const coalesce = wanted('coalesce') ? await benchCoalesce(tmpDir, origin.port, built, ROUNDS) : undefined
+  if (coalesce !== undefined) printCoalesce(coalesce)
+  const bigBody = wanted('gib') ? await benchBigBody(tmpDir, built, ROUNDS) : undefined
+  if (bigBody !== undefined) printBigBody(bigBody)
+  const memoryRss = wanted('rss') ? await benchMemoryRss(tmpDir, origin.port, built, Number(process.env.BENCH_RSS_ENTRIES ?? 100_000)) : undefined
+  if (memoryRss !== undefined) printMemoryRss(memoryRss)
   const clustered = wanted('cluster') ? await benchCluster(origin.port, plan) : undefined
   if (clustered !== undefined) printCluster(clustered)
 
@@ -200,6 +210,9 @@ async function main (): Promise<void> {
       anchors: anchorLoads,
       coalescing: probe,
       stores,
+      coalesce,
+      bigBody,
+      memoryRss,
       cluster: clustered,
       generationCheck: generation,
       logCost,

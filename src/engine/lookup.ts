@@ -7,6 +7,7 @@ import { variantKey } from '../cache/vary.ts'
 import { appendVia } from '../http/headers.ts'
 import type { CacheStore } from '../store/index.ts'
 import { MemoryTier } from '../store/memory-tier.ts'
+import { footprint, ownBytes } from './footprint.ts'
 import type { StoreCalls } from './store-calls.ts'
 import type { Cached, EngineLogger } from './types.ts'
 
@@ -67,9 +68,14 @@ export class Lookup {
     this.reads.delete(key)
   }
 
-  /** Keeps a just-written entry in the memory tier. */
-  remember (key: string, cached: Cached, size: number): void {
-    this.memory.set(key, cached, size)
+  /**
+   * Keeps a just-written entry (`storedBytes` encoded) in the memory tier, counted at what it
+   * really holds (footprint.ts); a body that is a view of a larger allocation is copied first.
+   */
+  remember (key: string, cached: Cached, storedBytes: number): void {
+    const body = ownBytes(cached.entry.body)
+    const kept = body === cached.entry.body ? cached : { ...cached, entry: { ...cached.entry, body } }
+    this.memory.set(key, kept, footprint(key, body, storedBytes))
   }
 
   async get (key: string, skipMemory = false): Promise<Cached | undefined> {
@@ -106,7 +112,7 @@ export class Lookup {
       this.calls.track(this.store.delete(key), 'delete')
       return undefined
     }
-    if (epoch === this.changeEpoch) this.memory.set(key, cached, raw.length)
+    if (epoch === this.changeEpoch) this.remember(key, cached, raw.length)
     return cached
   }
 
