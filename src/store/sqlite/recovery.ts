@@ -82,11 +82,11 @@ export class RecoveringConnection {
         return
       }
       if (this.conn !== old || this.closed) {
-        await fresh.keyv.disconnect().catch(noop)
+        await fresh.close()
         return
       }
       this.conn = fresh
-      await old.keyv.disconnect().catch(noop)
+      await old.close()
       this.settings.log?.info({ path: this.path }, 'cache store file deleted or replaced: reopened it')
     }).catch(noop)
   }
@@ -94,7 +94,7 @@ export class RecoveringConnection {
   /** Queues: close `broken` (if any), move a corrupt file aside, try to open the file. */
   private recover (broken: Connection | undefined, corrupt: boolean): void {
     this.recovery = this.recovery.then(async () => {
-      if (broken !== undefined) await broken.keyv.disconnect().catch(noop)
+      if (broken !== undefined) await broken.close()
       if (corrupt && !this.closed) moveAside(this.path, broken?.ino, this.settings.log)
       await this.attempt()
     }).catch(noop)
@@ -116,7 +116,7 @@ export class RecoveringConnection {
       }
     }
     if (this.closed) {
-      await conn?.keyv.disconnect().catch(noop)
+      await conn?.close()
       return
     }
     if (conn === undefined) {
@@ -163,6 +163,6 @@ export class RecoveringConnection {
     await finish().catch(noop)
     const conn = this.conn
     this.conn = undefined
-    await conn?.keyv.disconnect().catch(noop)
+    await conn?.close()
   }
 }
