@@ -94,7 +94,7 @@ export async function benchRandomHits (tmpDir: string, originPort: number, round
       let notHits = 0
       for (let i = 0; i < 20; i++) {
         const got = await get(`${base}r-${1 + Math.floor(Math.random() * ENTRY_COUNT)}`)
-        if (got.status !== 200 || String(got.headers['x-cache']) !== 'HIT') notHits++
+        if (got.status !== 200 || String(got.headers['x-cache']) !== 'HIT') { notHits++; if (notHits === 1) console.error(`  random: ${name}: ${got.status} x-cache ${String(got.headers['x-cache'])} ${got.body.toString('utf8', 0, 200)}`) }
       }
       if (notHits > 0) throw new Error(`${name}: ${notHits} of 20 sampled URLs were not hits`)
       console.error(`  random: ${name}: ${ENTRY_COUNT} entries written in ${fmt(ms)} ms`)

@@ -41,9 +41,17 @@ export class StatementCache {
       if (this.statements.get(sql) === prepared) this.statements.delete(sql)
       throw error
     }
-    return await new Promise<Row[]>((resolve, reject) => {
-      statement.all(params, (error: Error | null, rows: Row[]) => { if (error === null) resolve(rows); else reject(error) })
-    })
+    try {
+      return await new Promise<Row[]>((resolve, reject) => {
+        statement.all(params, (error: Error | null, rows: Row[]) => { if (error === null) resolve(rows); else reject(error) })
+      })
+    } catch (error) {
+      // A statement that failed is not reset by SQLite: it would keep its read snapshot (every
+      // later read stale, every write SQLITE_BUSY). It is finalized and prepared again next time.
+      if (this.statements.get(sql) === prepared) this.statements.delete(sql)
+      statement.finalize()
+      throw error
+    }
   }
 
   private async prepare (sql: string): Promise<sqlite3.Statement> {
