@@ -48,14 +48,15 @@ async function main (): Promise<void> {
   if (distA === undefined || distB === undefined) throw new Error('usage: store-ops.ts <dist A> <dist B> [rounds] [ops]')
   const dir = mkdtempSync(path.join(os.tmpdir(), 'caching-proxy-store-ops-'))
   try {
-    const sides = []
+    interface Figures { us: number, perSecond: number }
+    const sides: Array<{ name: string, store: Store, miss: Figures[], read: Figures[] }> = []
     for (const [name, dist] of [['A', distA], ['B', distB]] as const) {
       const { openStore } = await import(pathToFileURL(path.resolve(dist, 'src', 'store', 'index.js')).href) as { openStore: Open }
       const store = await openStore(`sqlite://${path.join(dir, `${name}.sqlite`)}`, { sweepIntervalMs: 0 })
       store.onRemoteChange(() => {}) // as the proxy does: writes are logged for other processes
       const fill = await measure(STORED, async (i) => await store.set(`GET http://origin/r-${i}`, VALUE))
       console.error(`${name}: ${STORED} entries stored at ${fmt(fill.perSecond)}/s`)
-      sides.push({ name, store, miss: [] as Array<{ us: number, perSecond: number }>, read: [] as Array<{ us: number, perSecond: number }> })
+      sides.push({ name, store, miss: [], read: [] })
     }
     let fresh = 0
     for (let round = 0; round < ROUNDS; round++) {
@@ -70,8 +71,8 @@ async function main (): Promise<void> {
           }
         }))
         side.read.push(await measure(OPS * 3, async () => await store.get(`GET http://origin/r-${Math.floor(Math.random() * STORED)}`)))
-        console.error(`round ${round + 1} ${side.name}: miss ${fmt(side.miss.at(-1)?.us, 1)} µs ${fmt(side.miss.at(-1)?.perSecond)}/s, ` +
-          `read ${fmt(side.read.at(-1)?.us, 1)} µs ${fmt(side.read.at(-1)?.perSecond)}/s`)
+        console.error(`round ${round + 1} ${side.name}: miss ${fmt(side.miss.at(-1)?.us ?? NaN, 1)} µs ${fmt(side.miss.at(-1)?.perSecond ?? NaN)}/s, ` +
+          `read ${fmt(side.read.at(-1)?.us ?? NaN, 1)} µs ${fmt(side.read.at(-1)?.perSecond ?? NaN)}/s`)
       }
     }
     for (const side of sides) {

@@ -63,9 +63,10 @@ export function inodeOf (path: string): number | undefined {
 
 /**
  * Opens a connection, prepares the schema, then runs `prepare` on it; rejects (with the
- * connection closed) if the file cannot be used.
+ * connection closed) if the file cannot be used. `onFailure` runs before that close: closing
+ * deletes the -wal and -shm, which a corrupt file is moved aside with.
  */
-export async function openConnection (path: string, ino: number | undefined, prepare: (query: Query) => Promise<void>): Promise<Connection> {
+export async function openConnection (path: string, ino: number | undefined, prepare: (query: Query) => Promise<void>, onFailure?: (error: unknown) => void): Promise<Connection> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const db = await StatementCache.open(path, 5000)
   const { query } = db
@@ -81,6 +82,7 @@ export async function openConnection (path: string, ino: number | undefined, pre
       await prepare(query)
     })
   } catch (error) {
+    onFailure?.(error)
     await close()
     throw error
   }

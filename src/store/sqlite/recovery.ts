@@ -108,11 +108,14 @@ export class RecoveringConnection {
     // A file found corrupt on opening is moved aside and a new one opened straight away.
     for (let tries = 0; tries < 2 && conn === undefined; tries++) {
       const ino = inodeOf(this.path)
+      let movedAside = false
       try {
-        conn = await openConnection(this.path, ino, this.prepare)
+        conn = await openConnection(this.path, ino, this.prepare, (error) => {
+          if (CORRUPT_CODES.has(errorCode(error)) && !this.closed) movedAside = moveAside(this.path, ino, this.settings.log)
+        })
       } catch (error) {
         failure = error
-        if (!CORRUPT_CODES.has(errorCode(error)) || !moveAside(this.path, ino, this.settings.log)) break
+        if (!movedAside) break
       }
     }
     if (this.closed) {
