@@ -1,6 +1,6 @@
 /** Load rounds: autocannon in its own process, with the server's and the machine's CPU read from /proc. */
 import { fork, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { LoadMessage } from './load.ts'
 import { here, OutputTail, stopChild, track } from './processes.ts'
@@ -12,14 +12,30 @@ export const CONNECTIONS = 50
 
 export const CLK_TCK = 100 // USER_HZ; 100 on every Linux we care about
 
+/** utime + stime of pid and of its descendants (nginx and Varnish work in child processes). */
 export function processTicks (pid: number | undefined): number | null {
   if (pid === undefined) return null
+  const own = ownTicks(pid)
+  if (own === null) return null
+  return childPids(pid).reduce((sum, child) => sum + (processTicks(child) ?? 0), own)
+}
+
+function ownTicks (pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return Number(fields[11]) + Number(fields[12]) // utime + stime (fields 14, 15)
   } catch {
     return null
+  }
+}
+
+function childPids (pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter((p) => p !== '').map(Number))
+  } catch {
+    return []
   }
 }
 

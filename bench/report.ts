@@ -21,3 +21,20 @@ export function printResults (results: Compared[]): void {
       `passthrough of the same requests ${fmt(fill.base.rps)}/s)`)
   }
 }
+
+/** The proxy beside nginx and Varnish on the same hits, each as a ratio to the same bare Fastify. */
+export function printAnchors (results: Compared[], anchors: Compared[]): void {
+  const names = [...new Set(anchors.map((a) => a.subject))]
+  const labels = [...new Set(anchors.map((a) => a.label))]
+  console.log('\nbeside nginx and Varnish (each measured against the same bare Fastify: req/s ratio, CPU µs per request)')
+  console.log(table(
+    ['scenario', 'proxy/bare', 'proxy µs', ...names.flatMap((n) => [`${n}/bare`, `${n} µs`])],
+    labels.map((label) => {
+      const ours = results.find((r) => r.label === label)
+      return [label, fmt(ours?.ratio ?? NaN, 2), fmt(ours?.proxy.cpuUsPerRequest ?? NaN, 1), ...names.flatMap((n) => {
+        const a = anchors.find((r) => r.label === label && r.subject === n)
+        return [fmt(a?.ratio ?? NaN, 2), fmt(a?.proxy.cpuUsPerRequest ?? NaN, 1)]
+      })]
+    })
+  ))
+}

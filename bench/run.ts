@@ -10,7 +10,8 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores random) runs only those.
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors cluster random) runs only those;
+ * `anchors` (nginx and Varnish on the same hits) runs when they are installed: apt-get install -y nginx varnish.
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -19,6 +20,7 @@ import path from 'node:path'
 import { makeBodies, SIZES } from './bodies.ts'
 import { measureGenerationCheck } from './generation.ts'
 import { measureLogCost } from './log-cost.ts'
+import { missScenarios } from './miss.ts'
 import { CONNECTIONS, machineTicks } from './load-run.ts'
 import { compare, type Compared, type Target } from './compare.ts'
 import { printResults } from './report.ts'
@@ -27,6 +29,9 @@ import { get, sleep, type Got } from './probe.ts'
 import { cleanup, forkServer, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
 import { fmt, percentile } from './stats.ts'
 import { benchStores } from './stores.ts'
+import { startAnchors } from './anchors.ts'
+import { printAnchors } from './report.ts'
+import { benchCluster, printCluster } from './cluster.ts'
 import { benchRandomHits } from './random-hits.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
@@ -118,10 +123,22 @@ async function main (): Promise<void> {
   const proxyT = (p: string, fresh = false): Target => ({ name: 'proxy', url: proxyBase + p, child: proxy.child, fresh })
   const passT = (p: string, fresh = false): Target => ({ name: 'passthrough', url: passBase + p, child: passthrough.child, fresh })
   for (const p of PATHS) if (wanted(`${p} hit`)) loads.push(await compare(`${p} hit`, bareT(p), proxyT(p), plan))
-  if (wanted('no-store miss')) loads.push(await compare('no-store miss', passT('/nostore'), proxyT('/nostore'), plan))
+  // nginx and Varnish (when installed) on the same hits, each against the same bare Fastify.
+  const anchorLoads: Compared[] = []
+  if (haveWrk() && wanted('anchors')) {
+    for (const anchor of await startAnchors(tmpDir, origin.port)) {
+      for (const p of PATHS) {
+        await get(`http://127.0.0.1:${anchor.port}${p}`) // fills its cache
+        const t: Target = { name: anchor.name, url: `http://127.0.0.1:${anchor.port}${p}`, child: anchor.child }
+        anchorLoads.push(await compare(`${p} hit`, bareT(p), t, plan))
+      }
+    }
+  }
+  loads.push(...await missScenarios(passT, proxyT, plan, wanted)) // 'no-store miss', 'cold no-store miss' (bench/miss.ts)
   if (haveWrk() && wanted('store fill')) loads.push(await compare('store fill', passT('/fill/', true), proxyT('/fill/', true), plan))
   const short = loads.filter((r) => r.rounds.length < ROUNDS).length
   printResults(loads)
+  if (anchorLoads.length > 0) printAnchors(loads, anchorLoads)
   if (short > 0) console.log(`note: rounds skipped in ${short} scenario(s) to stay within the ${TOTAL_BUDGET_MS / 1000} s budget`)
 
   // The client's own floor: the same burst straight to the origin (its own fresh URL).
@@ -161,12 +178,14 @@ async function main (): Promise<void> {
   console.log(`  next request afterwards: ${probe.followUp}`)
 
   const stores = wanted('stores') ? await benchStores(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
+  const clustered = wanted('cluster') ? await benchCluster(origin.port, plan) : undefined
+  if (clustered !== undefined) printCluster(clustered)
   const randomHits = haveWrk() && wanted('random') ? await benchRandomHits(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
 
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
   const logCost = await measureLogCost()
-  console.log(`LOG_LEVEL=info against warn: ${fmt(logCost.differenceUs, 1)} µs CPU per 1 KiB memory-tier hit (one ${logCost.lineBytes}-byte line; inject(), median of ${logCost.rounds} paired rounds)`)
+  console.log(`LOG_LEVEL=info against warn: ${fmt(logCost.differenceUs, 1)} µs CPU per 1 KiB memory-tier hit (one ${logCost.lineBytes}-byte line; real sockets in one process, median of ${logCost.rounds} paired batches)`)
 
   if (proxy.output.total > 0) {
     console.log(`\nproxy wrote ${proxy.output.total} log line(s) at warn or above; last ones:`)
@@ -180,8 +199,10 @@ async function main (): Promise<void> {
       machine: { ...machine, backgroundBusy },
       settings: { tool: haveWrk() ? 'wrk' : 'autocannon', connections: CONNECTIONS, rounds: ROUNDS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS },
       results: loads,
+      anchors: anchorLoads,
       coalescing: probe,
       stores,
+      cluster: clustered,
       randomHits,
       generationCheck: generation,
       logCost,

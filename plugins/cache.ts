@@ -8,6 +8,8 @@ import type { CacheOutcome } from '../src/cache/outcome.ts'
 import { createEngine, upstreamHeaders, type Answer, type CacheState, type Engine, type EngineRequest, type EngineSettings, type UpstreamHeaders, type UpstreamResponse } from '../src/engine/index.ts'
 import { openStore, type CacheStore } from '../src/store/index.ts'
 import type { MemoryTier } from '../src/store/memory-tier.ts'
+import { directHeaders } from '../src/engine/direct-answer.ts'
+import { isBrowser } from '../src/browsing/path-browsing.ts'
 
 export type { UpstreamResponse } from '../src/engine/index.ts'
 
@@ -73,6 +75,37 @@ function sendWhenReady (request: FastifyRequest, reply: FastifyReply, answer: An
   }).catch((error) => { if (!gone(reply)) reply.send(error) })
 }
 
+/**
+ * Writes a plain memory-tier hit straight to the socket: one `writeHead` with the header list
+ * laid out once per stored response (src/engine/direct-answer.ts), skipping Fastify's send,
+ * its Content-Type parsing and the onSend hooks. The same bytes as `send()`; false (nothing
+ * done) whenever that is not certain, and the request takes the normal path. onResponse hooks
+ * still run (Fastify listens for 'finish' before the onRequest hooks).
+ */
+function answerDirect (request: FastifyRequest, reply: FastifyReply, answer: Answer, measured: boolean): boolean {
+  // Browsers get their pages rewritten in onSend (plugins/path-browsing.ts); other onSend work
+  // is the metrics' byte count, done here. Headers set before the cache (the rate limit's, a
+  // draining worker's Connection: close) are left to Fastify to merge.
+  if (isBrowser(request.headers)) return false
+  if (Object.keys(reply.getHeaders()).length > 0) return false
+  const head = request.method === 'HEAD'
+  const pairs = directHeaders(answer, head)
+  if (pairs === undefined) return false
+  const res = reply.raw
+  try {
+    res.writeHead(answer.status as number, pairs)
+  } catch {
+    return false // Fastify's writeHead meets the same value and answers the error
+  }
+  request.cacheOutcome = answer.outcome
+  if (measured) request.measured = { bytes: head ? 0 : (answer.body as Buffer).length }
+  // Read back by onResponse hooks (the request log's `cache`); headers written above are not.
+  reply.header('x-cache', answer.headers?.['x-cache'])
+  reply.hijack()
+  res.end(answer.body)
+  return true
+}
+
 function engineRequest (request: FastifyRequest, state: CacheState): EngineRequest {
   return { method: request.method, headers: request.headers, upstream: request.upstream as URL, state }
 }
@@ -94,9 +127,19 @@ function engineSettings (config: Config): EngineSettings {
   }
 }
 
+export interface CacheOptions {
+  config: Config
+  /** Write plain memory-tier hits directly (answerDirect); false: through reply.send like every answer (tests compare both). */
+  directHits?: boolean
+}
+
 /** The cache as Fastify hooks and decorators: the engine (src/engine/) does the work. */
-async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
+async function cachePlugin (fastify: FastifyInstance, opts: CacheOptions): Promise<void> {
   const { config } = opts
+  const direct = opts.directHits !== false
+  // plugins/metrics.ts counts the bytes of each answer in onSend, which a direct answer skips.
+  let measured = false
+  fastify.addHook('onReady', async () => { measured = fastify.hasRequestDecorator('measured') })
   const store = await openStore(config.cacheStore, { maxBytes: config.maxCacheBytes, commandTimeoutMs: config.redisTimeoutMs, log: fastify.log })
   const engine = createEngine(engineSettings(config), { store, upstream: fastify.upstreamAgent, log: fastify.log })
 
@@ -112,7 +155,11 @@ async function cachePlugin (fastify: FastifyInstance, opts: { config: Config }):
     if (request.method !== 'GET' && request.method !== 'HEAD') return done()
     const asked = engineRequest(request, state)
     const hit = engine.fast(asked)
-    if (hit !== undefined) return send(request, reply, hit)
+    if (hit !== undefined) {
+      if (!direct || !answerDirect(request, reply, hit, measured)) send(request, reply, hit)
+      return
+    }
+    if (engine.passing(asked)) return done()
     const onClientGone = (listener: () => void): void => { reply.raw.once('close', listener) }
     engine.lookupOrJoin(asked, onClientGone).then((answer) => {
       if (answer === undefined) return done()

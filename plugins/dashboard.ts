@@ -26,10 +26,8 @@ async function dashboardPlugin (fastify: FastifyInstance, opts: { config: Config
   const worker = String(process.pid)
   const live = new LiveStats(worker)
 
-  fastify.addHook('onResponse', (request, reply, done) => {
-    const outcome = request.cacheOutcome
-    if (outcome !== null && request.upstream !== null) live.record(request.upstream.href, reply.statusCode, outcome, request.measured?.bytes ?? 0)
-    done()
+  fastify.onProxied((request, reply, outcome) => {
+    if (request.upstream !== null) live.record(request.upstream.href, reply.statusCode, outcome, request.measured?.bytes ?? 0)
   })
   fastify.addHook('onError', (request, _reply, error, done) => {
     // Errors of proxied requests are recorded with their outcome; the rest are refusals (or bad requests).

@@ -27,14 +27,10 @@ async function explainPlugin (fastify: FastifyInstance, opts: { config: Config }
   const targets = targetList(config.cacheControlField)
   const decisions = new RecentDecisions(RECENT_DECISIONS)
 
-  fastify.addHook('onResponse', (request, reply, done) => {
-    const outcome = request.cacheOutcome
-    if (outcome !== null && request.upstream !== null) {
-      decisions.record(cacheKey(request.upstream), {
-        time: Date.now(), method: request.method, status: reply.statusCode, outcome, storeKey: request.cacheState?.storeKey ?? cacheKey(request.upstream)
-      })
-    }
-    done()
+  fastify.onProxied((request, reply, outcome) => {
+    if (request.upstream === null) return
+    const key = request.cacheState?.key ?? cacheKey(request.upstream)
+    decisions.record(key, { time: Date.now(), method: request.method, status: reply.statusCode, outcome, storeKey: request.cacheState?.storeKey ?? key })
   })
 
   fastify.get(`${ADMIN_PREFIX}explain`, { config: { public: true }, onRequest: fastify.adminProtect }, async (request, reply) => {
@@ -81,4 +77,4 @@ async function explainPlugin (fastify: FastifyInstance, opts: { config: Config }
   })
 }
 
-export default fp(explainPlugin, { name: 'explain', fastify: '5.x', dependencies: ['cache', 'admin'] })
+export default fp(explainPlugin, { name: 'explain', fastify: '5.x', dependencies: ['cache', 'admin', 'metrics'] })

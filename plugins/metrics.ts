@@ -4,11 +4,18 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { mergedText, ProxyMetrics } from '../src/admin/proxy-metrics.ts'
 import { SnapshotDirectory } from '../src/admin/snapshots.ts'
+import type { CacheOutcome } from '../src/cache/outcome.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Prometheus text of the whole proxy (every live worker sharing the store): GET /_proxy/metrics. */
     proxyMetrics: { render (): Promise<{ contentType: string, text: string }> }
+    /**
+     * Adds per-request bookkeeping for proxied requests: `fn` runs once the response is sent, for
+     * every request with a cache outcome, from the metrics' one onResponse hook (a hook per
+     * plugin costs a hook-runner step on every request).
+     */
+    onProxied (fn: ProxiedListener): void
   }
   interface FastifyRequest {
     /** Body bytes sent and origin time of a proxied request, complete by onResponse (the request log reads it). */
@@ -31,6 +38,7 @@ const REFUSAL_RULES: Record<string, string> = {
 }
 
 export interface Measured { bytes: number, originSeconds?: number }
+export type ProxiedListener = (request: FastifyRequest, reply: FastifyReply, outcome: CacheOutcome) => void
 
 /** Counts the body bytes of a streamed response of unknown length as they go out. */
 function counting (stream: Readable, into: Measured): Transform {
@@ -88,10 +96,15 @@ async function metricsPlugin (fastify: FastifyInstance, opts: { config: Config }
     done(null, counting(payload as Readable, sample))
   })
 
-  fastify.addHook('onResponse', (request, _reply, done) => {
+  const listeners: ProxiedListener[] = []
+  fastify.decorate('onProxied', (fn: ProxiedListener) => { listeners.push(fn) })
+  fastify.addHook('onResponse', (request, reply, done) => {
     const outcome = request.cacheOutcome
-    const sample = request.measured
-    if (outcome !== null) metrics.record({ method: request.method, outcome, bytes: sample?.bytes ?? 0, originSeconds: sample?.originSeconds })
+    if (outcome !== null) {
+      const sample = request.measured
+      metrics.record({ method: request.method, outcome, bytes: sample?.bytes ?? 0, originSeconds: sample?.originSeconds })
+      for (let i = 0; i < listeners.length; i++) listeners[i](request, reply, outcome)
+    }
     done()
   })
 

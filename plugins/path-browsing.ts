@@ -30,8 +30,8 @@ function isDocument (request: FastifyRequest): boolean {
 }
 
 /** A request in path-prefix form (`GET /host/path`), not a forward-proxy one (`GET http://host/path`). */
-function pathMode (request: FastifyRequest): boolean {
-  return request.routeOptions.url === PROXY_ROUTE && request.originalUrl.startsWith('/')
+function pathMode (request: FastifyRequest, route = request.routeOptions.url): boolean {
+  return route === PROXY_ROUTE && request.originalUrl.startsWith('/')
 }
 
 /** Moves the URL-valued response headers and the cookies into the proxy's terms. */
@@ -66,10 +66,13 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
 
   // Before the upstream plugin judges the path: `/css/site.css` is not a host to refuse.
   fastify.addHook('onRequest', (request, reply, done) => {
-    // The proxy's own `/` and `/favicon.ico` too: a proxied page asking for them means its site's.
-    if (!pathMode(request) && !(OWN_ROUTES.has(request.routeOptions.url ?? '') && request.headers.referer !== undefined)) return done()
+    // curl: nothing to decide. Asked first: two header reads, where the route checks below build
+    // `request.routeOptions` (a getter that makes a new object on every read).
     const browser = isBrowser(request.headers)
-    if (!browser && request.headers.referer === undefined) return done() // curl: nothing to decide
+    if (!browser && request.headers.referer === undefined) return done()
+    // The proxy's own `/` and `/favicon.ico` too: a proxied page asking for them means its site's.
+    const route = request.routeOptions.url
+    if (!pathMode(request, route) && !(OWN_ROUTES.has(route ?? '') && request.headers.referer !== undefined)) return done()
     const ownOrigin = siteOfHost(request.headers.host) !== undefined
     const redirect = ownOrigin ? undefined : pathRedirect(request.method, request.url, request.headers, browser)
     if (redirect !== undefined) {
@@ -86,7 +89,7 @@ async function pathBrowsingPlugin (fastify: FastifyInstance, opts: { config: Con
   fastify.addHook('onSend', (request, reply, payload, done) => {
     const upstream = request.upstream
     // A string payload is the proxy's own answer (an error page), not the origin's body.
-    if (upstream === null || typeof payload === 'string' || !pathMode(request) || !isBrowser(request.headers)) return done(null, payload)
+    if (upstream === null || typeof payload === 'string' || !isBrowser(request.headers) || !pathMode(request)) return done(null, payload)
     // A site under its own origin (src/browsing/site-origin.ts) links to other sites by their origins.
     const host = request.headers.host
     const map = siteOfHost(host) === undefined ? undefined : siteOriginMap(upstream, portOf(host))

@@ -29,6 +29,8 @@ export interface AppOptions {
   logStream?: { write: (line: string) => void }
   /** An extra pressure check for load shedding (tests inject pressure with it). */
   pressureCheck?: LoadSheddingOptions['check']
+  /** false: plain memory-tier hits go through reply.send like every answer (tests compare both paths). */
+  directHits?: boolean
 }
 
 /** Builds the proxy without listening, so tests can `inject()` into it. */
@@ -67,7 +69,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(accessPlugin, { config })
   await app.register(pathBrowsingPlugin, { config })
   await app.register(upstreamPlugin, { config, dispatcher: options.dispatcher, resolver: options.resolver })
-  await app.register(cachePlugin, { config })
+  await app.register(cachePlugin, { config, directHits: options.directHits })
   // After the cache: hits were answered in its onRequest hook before this one sheds anything.
   await app.register(loadSheddingPlugin, { config, check: options.pressureCheck })
   await app.register(proxyPlugin, { config })

@@ -122,14 +122,16 @@ export class Lookup {
 
   /** The fast path: a fresh, plain hit from the memory tier, found without a promise. */
   memoryHit (key: string, headers: IncomingHttpHeaders): Cached | undefined {
-    // Another process changed entries since this one last looked: not before catching up.
-    if (headers.authorization !== undefined || this.store.changedElsewhere()) return undefined
+    if (headers.authorization !== undefined) return undefined
     let cached = this.memory.get(key)
-    if (cached?.entry.vary !== undefined) {
+    // Another process changed entries since this one last looked: not before catching up. Asked
+    // only when there is an entry (a read of the shared generation word): a miss or pass needs none.
+    if (cached === undefined || this.store.changedElsewhere()) return undefined
+    if (cached.entry.vary !== undefined) {
       const variant = variantKey(key, cached.entry.vary, headers, cached.entry.responseTime)
       cached = this.memory.get(variant)
       if (cached !== undefined) this.store.touch(variant)
-    } else if (cached !== undefined) {
+    } else {
       this.store.touch(key)
     }
     return cached !== undefined && evaluateReuse(cached.fresh, headers, this.settings.freshness) === 'fresh' ? cached : undefined
