@@ -10,7 +10,7 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors cluster coalesce gib rss) runs only those;
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors cluster coalesce gib rss random) runs only those;
  * `anchors` (nginx and Varnish on the same hits) runs when they are installed: apt-get install -y nginx varnish.
  */
 import { createHash, randomUUID } from 'node:crypto'
@@ -35,6 +35,7 @@ import { benchBigBody, printBigBody } from './big-body.ts'
 import { benchCoalesce, printCoalesce } from './coalesce.ts'
 import { benchMemoryRss, printMemoryRss } from './memory-rss.ts'
 import { benchCluster, printCluster } from './cluster.ts'
+import { benchRandomHits } from './random-hits.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
 const SECONDS = boundedEnv('BENCH_SECONDS', 3, 1, 10)
@@ -189,6 +190,7 @@ async function main (): Promise<void> {
   if (memoryRss !== undefined) printMemoryRss(memoryRss)
   const clustered = wanted('cluster') ? await benchCluster(origin.port, plan) : undefined
   if (clustered !== undefined) printCluster(clustered)
+  const randomHits = haveWrk() && wanted('random') ? await benchRandomHits(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
 
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
@@ -214,6 +216,7 @@ async function main (): Promise<void> {
       bigBody,
       memoryRss,
       cluster: clustered,
+      randomHits,
       generationCheck: generation,
       logCost,
       proxyLogLines: proxy.output.total,
