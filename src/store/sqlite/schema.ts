@@ -55,7 +55,6 @@ const REPAIR = [
     bytes = (SELECT COALESCE(SUM(size), 0) FROM entry_meta) WHERE id = 0`
 ]
 
-/** Bytes of the file read through a memory map. */
 /** SQLite's page cache per connection, KiB. */
 const CACHE_KIB = 16 * 1024
 
