@@ -6,6 +6,7 @@ import { AccessTimes, stamp } from './access-times.ts'
 import { ChangeFeed } from './changes.ts'
 import { entryTotals, evictEntries } from './eviction.ts'
 import { SqliteLeases } from './leases.ts'
+import { BatchedReads } from './reads.ts'
 import { RecoveringConnection } from './recovery.ts'
 import { WRITE_ENTRY, type Query } from './schema.ts'
 
@@ -22,6 +23,7 @@ class SqliteCacheStore extends KeyvCacheStore {
   private readonly changes: ChangeFeed
   private readonly accessTimes: AccessTimes
   private readonly leases: SqliteLeases
+  private readonly reads: BatchedReads
 
   constructor (private readonly path: string, settings: Settings) {
     super(settings)
@@ -30,6 +32,7 @@ class SqliteCacheStore extends KeyvCacheStore {
     this.file = new RecoveringConnection(path, settings, this.changes.prepare)
     this.accessTimes = new AccessTimes(this.query)
     this.leases = new SqliteLeases(this.query, this.owner)
+    this.reads = new BatchedReads(this.query)
   }
 
   /** Opens the file, or starts retrying in the background if it cannot be used; never throws. */
@@ -42,6 +45,14 @@ class SqliteCacheStore extends KeyvCacheStore {
 
   protected entries<T> (call: (keyv: Keyv) => Promise<T>): Promise<T> {
     return this.file.entries(call)
+  }
+
+  /** Not keyv.get: concurrent reads share one statement (reads.ts). */
+  override async get (key: string): Promise<Buffer | undefined> {
+    const value = await this.reads.get(key)
+    if (value === undefined || value === null) return undefined
+    this.touch(key)
+    return Buffer.isBuffer(value) ? value : Buffer.from(String(value))
   }
 
   protected async write (key: string, value: Buffer, expiresAt: number | undefined): Promise<void> {
