@@ -25,7 +25,7 @@ const write = async (query: Query, key: string, value: Buffer): Promise<void> =>
   await query(WRITE_ENTRY, key, value, null, Date.now(), null, Date.now())
 }
 
-test('sqlite reads: concurrent gets share statements and each gets its own value', { timeout: 30_000 }, async (t) => {
+test('sqlite reads: concurrent gets share statements and each gets its own value', { timeout: 30_000 }, async (t: TestContext) => {
   const { query, statements } = await connection(t)
   const keys = Array.from({ length: 300 }, (_, i) => `GET http://origin/${i}?q=${'x'.repeat(i % 7)}`)
   // Odd keys stored, even ones missing; one key with a lone surrogate, one with JSON's specials.
@@ -44,7 +44,7 @@ test('sqlite reads: concurrent gets share statements and each gets its own value
   t.assert.ok(statements() >= 6, `${statements()} statements`)
 })
 
-test('sqlite reads: a get sees every write finished before it; a failed read rejects its batch only', { timeout: 30_000 }, async (t) => {
+test('sqlite reads: a get sees every write finished before it; a failed read rejects its batch only', { timeout: 30_000 }, async (t: TestContext) => {
   const { query } = await connection(t)
   let fail = false
   const reads = new BatchedReads(async (sql, ...params) => {
@@ -64,7 +64,7 @@ test('sqlite reads: a get sees every write finished before it; a failed read rej
   t.assert.deepEqual(await reads.get('k'), Buffer.from('49'))
 })
 
-test('sqlite store: many concurrent gets through the store', { timeout: 30_000 }, async (t) => {
+test('sqlite store: many concurrent gets through the store', { timeout: 30_000 }, async (t: TestContext) => {
   const store = await open(t, `sqlite://${join(tempDir(t), 'store.sqlite')}`, { sweepIntervalMs: 0 })
   for (let i = 0; i < 200; i += 2) await store.set(`k${i}`, Buffer.alloc(1000 + i, i))
   const got = await Promise.all(Array.from({ length: 200 }, async (_, i) => await store.get(`k${i}`)))
