@@ -38,6 +38,7 @@ export class Lookup {
   // Bumped whenever an entry changes under this process: a store read started before a
   // change must not put what it read into the memory tier.
   private changeEpoch = 0
+  private readonly forgetting: Array<(key: string) => void> = []
 
   constructor (
     private readonly store: CacheStore,
@@ -65,6 +66,12 @@ export class Lookup {
     this.changeEpoch++
     this.memory.delete(key)
     this.reads.delete(key)
+    for (let i = 0; i < this.forgetting.length; i++) this.forgetting[i](key)
+  }
+
+  /** Calls `fn` with every key forgotten here (purges, changes by other processes). */
+  onForget (fn: (key: string) => void): void {
+    this.forgetting.push(fn)
   }
 
   /** Keeps a just-written entry in the memory tier. */
