@@ -10,7 +10,7 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores anchors cluster) runs only those;
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores anchors cluster fast) runs only those;
  * `anchors` (nginx and Varnish on the same hits) runs when they are installed: apt-get install -y nginx varnish.
  */
 import { createHash, randomUUID } from 'node:crypto'
@@ -31,6 +31,7 @@ import { benchStores } from './stores.ts'
 import { startAnchors } from './anchors.ts'
 import { printAnchors } from './report.ts'
 import { benchCluster, printCluster } from './cluster.ts'
+import { benchFastHits, printFastHits } from './fast-hits.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
 const SECONDS = boundedEnv('BENCH_SECONDS', 3, 1, 10)
@@ -178,6 +179,8 @@ async function main (): Promise<void> {
   const stores = wanted('stores') ? await benchStores(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
   const clustered = wanted('cluster') ? await benchCluster(origin.port, plan) : undefined
   if (clustered !== undefined) printCluster(clustered)
+  const fastHits = haveWrk() && wanted('fast hits') ? await benchFastHits(origin.port, bare, tmpDir, ROUNDS, SECONDS) : undefined
+  if (fastHits !== undefined) printFastHits(fastHits)
 
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
@@ -200,6 +203,7 @@ async function main (): Promise<void> {
       coalescing: probe,
       stores,
       cluster: clustered,
+      fastHits,
       generationCheck: generation,
       logCost,
       proxyLogLines: proxy.output.total,

@@ -53,6 +53,8 @@ async function fastHitsPlugin (fastify: FastifyInstance, opts: FastHitsOptions):
   const measured = fastify.hasRequestDecorator('measured')
   // Fastify's request-id generator (its counter goes on across both paths); typed in Fastify's docs, not its .d.ts.
   let genReqId = (_req: IncomingMessage): string => ''
+  // Looked up once (fastify.hasDecorator walks the instance per call).
+  let recordProxied: FastifyInstance['recordProxied'] | undefined
 
   cache.onDirectHit((request: FastifyRequest) => {
     const { upstream, cacheState } = request
@@ -65,8 +67,8 @@ async function fastHitsPlugin (fastify: FastifyInstance, opts: FastHitsOptions):
   function record (req: IncomingMessage, upstream: URL, hit: Answer, state: ReturnType<typeof engine.start>, bytes: number, started: number): void {
     const outcome = hit.outcome
     const status = hit.status as number
-    if (fastify.hasDecorator('recordProxied')) {
-      fastify.recordProxied({ method: req.method as string, upstream, cacheState: state, measured: measured ? { bytes } : null }, { statusCode: status }, outcome)
+    if (recordProxied !== undefined) {
+      recordProxied({ method: req.method as string, upstream, cacheState: state, measured: measured ? { bytes } : null }, { statusCode: status }, outcome)
     }
     const reqId = genReqId(req)
     if (!logging) return
@@ -124,6 +126,7 @@ async function fastHitsPlugin (fastify: FastifyInstance, opts: FastHitsOptions):
       return done()
     }
     const [fastifyHandler] = handlers
+    recordProxied = fastify.hasDecorator('recordProxied') ? fastify.recordProxied : undefined
     genReqId = (fastify as unknown as { genReqId: (req: IncomingMessage) => string }).genReqId
     server.removeListener('request', fastifyHandler)
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
