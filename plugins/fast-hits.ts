@@ -135,6 +135,7 @@ async function fastHitsPlugin (fastify: FastifyInstance, opts: FastHitsOptions):
         answered = tryFastHit(req, res, state)
       } catch (error) {
         fastify.log.warn({ err: error }, 'fast hit failed')
+        memo.drop(targetOf(req.method ?? '', req.headers.host, req.url ?? ''))
         // Written in part: nothing sensible can follow on this socket.
         if (res.headersSent) res.destroy()
         answered = res.headersSent
