@@ -1,23 +1,23 @@
 /**
  * What LOG_LEVEL=info costs a cache hit: the same app at `info` (one JSON line per request,
- * written synchronously to /dev/null as pino writes to stdout) and at `warn`, hits of 1 KiB
- * from the memory tier through inject(), CPU time per hit, rounds alternated, medians.
- * inject() costs the same at both levels, so the difference is the log line.
+ * written synchronously to /dev/null as pino writes to stdout) and at `warn`, 1 KiB hits from
+ * the memory tier over real sockets (32 keep-alive connections), loaded in alternating batches
+ * in this one process (bench/inprocess-ab.ts); this process's CPU time per hit. The client's
+ * share is the same at both levels, so the difference of each pair of batches is the log line;
+ * pairing batches a few hundred milliseconds apart keeps other work on the machine out of it.
  */
 import { closeSync, openSync, writeSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Pool } from 'undici'
 import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../config/index.ts'
+import { interleaved } from './inprocess-ab.ts'
+import { median } from './stats.ts'
 
 export interface LogCost { rounds: number, hits: number, infoUs: number, warnUs: number, differenceUs: number, lineBytes: number }
 
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]
-}
-
-export async function measureLogCost (hitsPerRound = 3000, rounds = 9): Promise<LogCost> {
+export async function measureLogCost (hitsPerRound = 1000, rounds = 20): Promise<LogCost> {
   const body = Buffer.alloc(1024, 'x')
   const origin = http.createServer((_req, res) => { res.setHeader('cache-control', 'public, max-age=3600'); res.end(body) })
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
@@ -30,21 +30,22 @@ export async function measureLogCost (hitsPerRound = 3000, rounds = 9): Promise<
     info: await buildApp(loadConfig({ ...env, LOG_LEVEL: 'info' }), { logStream: sink }),
     warn: await buildApp(loadConfig({ ...env, LOG_LEVEL: 'warn' }), { logStream: sink })
   }
+  const pools: Pool[] = []
   try {
-    const perHit: Record<'info' | 'warn', number[]> = { info: [], warn: [] }
-    for (const app of Object.values(apps)) for (let i = 0; i < 500; i++) await app.inject({ url: `/${host}/hit` }) // warm-up, stored
-    for (let round = 0; round < rounds; round++) {
-      for (const level of ['info', 'warn'] as const) {
-        const start = process.cpuUsage()
-        for (let i = 0; i < hitsPerRound; i++) await apps[level].inject({ url: `/${host}/hit` })
-        const used = process.cpuUsage(start)
-        perHit[level].push((used.user + used.system) / hitsPerRound)
-      }
+    const targets = []
+    for (const [name, app] of Object.entries(apps)) {
+      await app.listen({ port: 0, host: '127.0.0.1' })
+      const pool = new Pool(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, { connections: 32 })
+      pools.push(pool)
+      targets.push({ name, pool, url: `/${host}/hit` })
     }
-    // The median of each round's own difference: rounds run back to back, so a busy moment hits both levels.
-    const differenceUs = median(perHit.info.map((info, i) => info - perHit.warn[i]))
-    return { rounds, hits: hitsPerRound * rounds, infoUs: median(perHit.info), warnUs: median(perHit.warn), differenceUs, lineBytes }
+    const perHit = await interleaved(targets, rounds, hitsPerRound)
+    const info = perHit.get('info') as number[]
+    const warn = perHit.get('warn') as number[]
+    const differenceUs = median(info.map((us, i) => us - warn[i]))
+    return { rounds, hits: hitsPerRound * rounds, infoUs: median(info), warnUs: median(warn), differenceUs, lineBytes }
   } finally {
+    for (const pool of pools) await pool.close()
     await apps.info.close()
     await apps.warn.close()
     closeSync(devNull)
@@ -54,5 +55,6 @@ export async function measureLogCost (hitsPerRound = 3000, rounds = 9): Promise<
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const cost = await measureLogCost()
-  console.log(`LOG_LEVEL=info costs ${cost.differenceUs.toFixed(1)} µs CPU per hit (info ${cost.infoUs.toFixed(1)} µs, warn ${cost.warnUs.toFixed(1)} µs through inject(), ${cost.hits} hits each; a line is ${cost.lineBytes} bytes)`)
+  console.log(`LOG_LEVEL=info costs ${cost.differenceUs.toFixed(1)} µs CPU per hit (info ${cost.infoUs.toFixed(1)} µs, warn ${cost.warnUs.toFixed(1)} µs ` +
+    `per hit with the client's share, real sockets, ${cost.rounds} paired batches of ${cost.hits / cost.rounds}; a line is ${cost.lineBytes} bytes)`)
 }

@@ -4,7 +4,7 @@ import { makeBodies, bodyHeaders, CACHE_CONTROL, exitWithParent } from './bodies
 /**
  * Benchmark origin (node:http). /1k /64k /1m: fixed bytes, cacheable for an hour.
  * /slow?k=...: answers after 200 ms. /stats: JSON count of requests per URL (path + query).
- * /nostore: the 1 KiB body with `no-store` (uncacheable misses). /fill/<anything>: a fresh 1 KiB
+ * /nostore, /nostore/<anything>: the 1 KiB body with `no-store` (uncacheable misses). /fill/<anything>: a fresh 1 KiB
  * body, cacheable (store fill); neither is counted, so /stats stays small under load.
  */
 const bodies = makeBodies()
@@ -21,8 +21,9 @@ const server = createServer((req, res) => {
     return
   }
   const small = bodies.get('/1k')
-  if (small !== undefined && (path === '/nostore' || path.startsWith('/fill/'))) {
-    res.writeHead(200, { ...bodyHeaders(small), ...(path === '/nostore' ? { 'cache-control': 'no-store' } : {}) })
+  const noStore = path === '/nostore' || path.startsWith('/nostore/')
+  if (small !== undefined && (noStore || path.startsWith('/fill/'))) {
+    res.writeHead(200, { ...bodyHeaders(small), ...(noStore ? { 'cache-control': 'no-store' } : {}) })
     res.end(req.method === 'HEAD' ? undefined : small.bytes)
     return
   }

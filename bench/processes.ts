@@ -103,12 +103,15 @@ export class OutputTail {
   }
 }
 
-/** The built proxy, one worker, on a free port; `env` overrides the bench defaults (e.g. CACHE_STORE). */
-export async function startProxy (dir: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess, port: number, output: OutputTail }> {
-  if (!existsSync(serverScript)) throw new Error(`${serverScript} is missing: run npm run build`)
+/**
+ * The built proxy, one worker, on a free port; `env` overrides the bench defaults (e.g. CACHE_STORE);
+ * `script` runs another build's server.js (A/B of two builds).
+ */
+export async function startProxy (dir: string, env: Record<string, string> = {}, script = serverScript): Promise<{ child: ChildProcess, port: number, output: OutputTail }> {
+  if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build`)
   const port = await freePort()
   const output = new OutputTail()
-  const child = track(spawn(process.execPath, [serverScript], {
+  const child = track(spawn(process.execPath, [script], {
     cwd: dir, // no stray .env or ./data from the project directory
     env: {
       ...process.env,

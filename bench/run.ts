@@ -10,7 +10,7 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss fill stores anchors cluster fast) runs only those;
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors cluster coalesce gib rss random fast) runs only those;
  * `anchors` (nginx and Varnish on the same hits) runs when they are installed: apt-get install -y nginx varnish.
  */
 import { createHash, randomUUID } from 'node:crypto'
@@ -20,24 +20,29 @@ import path from 'node:path'
 import { makeBodies, SIZES } from './bodies.ts'
 import { measureGenerationCheck } from './generation.ts'
 import { measureLogCost } from './log-cost.ts'
+import { missScenarios } from './miss.ts'
 import { CONNECTIONS, machineTicks } from './load-run.ts'
 import { compare, type Compared, type Target } from './compare.ts'
 import { printResults } from './report.ts'
 import { haveWrk } from './wrk.ts'
 import { get, sleep, type Got } from './probe.ts'
-import { cleanup, forkServer, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
+import { cleanup, forkServer, here, makeTmpDir, startProxy, wasInterrupted } from './processes.ts'
 import { fmt, percentile } from './stats.ts'
 import { benchStores } from './stores.ts'
 import { startAnchors } from './anchors.ts'
 import { printAnchors } from './report.ts'
+import { benchBigBody, printBigBody } from './big-body.ts'
+import { benchCoalesce, printCoalesce } from './coalesce.ts'
+import { benchMemoryRss, printMemoryRss } from './memory-rss.ts'
 import { benchCluster, printCluster } from './cluster.ts'
+import { benchRandomHits } from './random-hits.ts'
 import { benchFastHits, printFastHits } from './fast-hits.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
 const SECONDS = boundedEnv('BENCH_SECONDS', 3, 1, 10)
 const WARMUP_SECONDS = 1
 const PROBE_REQUESTS = 100
-const TOTAL_BUDGET_MS = 170_000 // load rounds are skipped past this, so the run stays bounded
+const TOTAL_BUDGET_MS = 600_000 // load rounds are skipped past this, so the run stays bounded
 const PATHS = Object.keys(SIZES)
 
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((w) => w.trim()).filter((w) => w !== '')
@@ -133,7 +138,7 @@ async function main (): Promise<void> {
       }
     }
   }
-  if (wanted('no-store miss')) loads.push(await compare('no-store miss', passT('/nostore'), proxyT('/nostore'), plan))
+  loads.push(...await missScenarios(passT, proxyT, plan, wanted)) // 'no-store miss', 'cold no-store miss' (bench/miss.ts)
   if (haveWrk() && wanted('store fill')) loads.push(await compare('store fill', passT('/fill/', true), proxyT('/fill/', true), plan))
   const short = loads.filter((r) => r.rounds.length < ROUNDS).length
   printResults(loads)
@@ -177,15 +182,23 @@ async function main (): Promise<void> {
   console.log(`  next request afterwards: ${probe.followUp}`)
 
   const stores = wanted('stores') ? await benchStores(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
+  const built = { proxy: path.join(here, '..', 'dist') }
+  const coalesce = wanted('coalesce') ? await benchCoalesce(tmpDir, origin.port, built, ROUNDS) : undefined
+  if (coalesce !== undefined) printCoalesce(coalesce)
+  const bigBody = wanted('gib') ? await benchBigBody(tmpDir, built, ROUNDS) : undefined
+  if (bigBody !== undefined) printBigBody(bigBody)
+  const memoryRss = wanted('rss') ? await benchMemoryRss(tmpDir, origin.port, built, Number(process.env.BENCH_RSS_ENTRIES ?? 100_000)) : undefined
+  if (memoryRss !== undefined) printMemoryRss(memoryRss)
   const clustered = wanted('cluster') ? await benchCluster(origin.port, plan) : undefined
   if (clustered !== undefined) printCluster(clustered)
+  const randomHits = haveWrk() && wanted('random') ? await benchRandomHits(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
   const fastHits = haveWrk() && wanted('fast hits') ? await benchFastHits(origin.port, bare, tmpDir, ROUNDS, SECONDS) : undefined
   if (fastHits !== undefined) printFastHits(fastHits)
 
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
   const logCost = await measureLogCost()
-  console.log(`LOG_LEVEL=info against warn: ${fmt(logCost.differenceUs, 1)} µs CPU per 1 KiB memory-tier hit (one ${logCost.lineBytes}-byte line; inject(), median of ${logCost.rounds} paired rounds)`)
+  console.log(`LOG_LEVEL=info against warn: ${fmt(logCost.differenceUs, 1)} µs CPU per 1 KiB memory-tier hit (one ${logCost.lineBytes}-byte line; real sockets in one process, median of ${logCost.rounds} paired batches)`)
 
   if (proxy.output.total > 0) {
     console.log(`\nproxy wrote ${proxy.output.total} log line(s) at warn or above; last ones:`)
@@ -202,7 +215,11 @@ async function main (): Promise<void> {
       anchors: anchorLoads,
       coalescing: probe,
       stores,
+      coalesce,
+      bigBody,
+      memoryRss,
       cluster: clustered,
+      randomHits,
       fastHits,
       generationCheck: generation,
       logCost,

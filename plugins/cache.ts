@@ -167,6 +167,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: CacheOptions): Promi
       }
       return
     }
+    if (engine.passing(asked)) return done()
     const onClientGone = (listener: () => void): void => { reply.raw.once('close', listener) }
     engine.lookupOrJoin(asked, onClientGone).then((answer) => {
       if (answer === undefined) return done()

@@ -12,10 +12,14 @@ const WORKER = process.pid
 async function requestLogPlugin (fastify: FastifyInstance): Promise<void> {
   // The level is fixed at start: below info, the hook is not even installed.
   if (!(fastify.log as unknown as { isLevelEnabled: (level: string) => boolean }).isLevelEnabled('info')) return
+  // Through the root logger with the request id as a field: the same line as a request's own
+  // logger writes (its only binding is `reqId`), without building that pino child per request.
+  const log = fastify.log
   fastify.addHook('onResponse', (request, reply, done) => {
     const outcome = request.cacheOutcome
     const measured = request.measured // plugins/metrics.ts, complete once the response is
-    request.log.info({
+    log.info({
+      reqId: request.id,
       method: request.method,
       // A rejected target may carry credentials (`/user:pw@host/`): never log them.
       url: request.upstream?.href ?? request.url.replace(/^(\/(?:[a-z]+:\/\/?)?)[^/?#]*@/i, '$1<credentials>@'),

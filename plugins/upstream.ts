@@ -5,7 +5,7 @@ import type { Config } from '../config/index.ts'
 import { guardedConnector, type Resolver } from '../src/upstream/address-guard.ts'
 import { parseUpstreamUrl, UpstreamUrlError } from '../src/upstream/upstream-url.ts'
 import { compileUpstreamRules } from '../src/upstream/upstream-rules.ts'
-import { interimResponses } from '../src/upstream/interim-responses.ts'
+import { InterimForwarding } from '../src/upstream/interim-responses.ts'
 import { BadUpstreamUrl, LoopDetected, UpstreamForbidden } from '../src/errors.ts'
 
 export const PROXY_ROUTE = '/*'
@@ -47,7 +47,7 @@ async function upstreamPlugin (fastify: FastifyInstance, opts: UpstreamOptions):
     })
   })
   // 1xx responses from the origin reach the client (src/upstream/interim-responses.ts).
-  const agent = base.compose(interimResponses)
+  const agent = new InterimForwarding(base)
   const refusal = compileUpstreamRules({
     allowPrivate: config.allowPrivateUpstreams,
     allow: config.upstreamAllow,

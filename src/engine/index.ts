@@ -79,6 +79,11 @@ export class Engine {
     return this.before.fast(request)
   }
 
+  /** True when the URL is in hit-for-pass: straight upstream, with nothing to look up (GET and HEAD, after `fast`). */
+  passing (request: EngineRequest): boolean {
+    return this.before.passing(request)
+  }
+
   /** An answer from the store or another request's fetch, or undefined: the request goes upstream. */
   lookupOrJoin (request: EngineRequest, onClientGone: (listener: () => void) => void): Promise<Answer | undefined> {
     return this.before.lookupOrJoin(request, onClientGone)

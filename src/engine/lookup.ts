@@ -7,6 +7,7 @@ import { variantKey } from '../cache/vary.ts'
 import { appendVia } from '../http/headers.ts'
 import type { CacheStore } from '../store/index.ts'
 import { MemoryTier } from '../store/memory-tier.ts'
+import { footprint, ownBytes } from './footprint.ts'
 import type { StoreCalls } from './store-calls.ts'
 import type { Cached, EngineLogger } from './types.ts'
 
@@ -74,9 +75,14 @@ export class Lookup {
     this.forgetting.push(fn)
   }
 
-  /** Keeps a just-written entry in the memory tier. */
-  remember (key: string, cached: Cached, size: number): void {
-    this.memory.set(key, cached, size)
+  /**
+   * Keeps a just-written entry (`storedBytes` encoded) in the memory tier, counted at what it
+   * really holds (footprint.ts); a body that is a view of a larger allocation is copied first.
+   */
+  remember (key: string, cached: Cached, storedBytes: number): void {
+    const body = ownBytes(cached.entry.body)
+    const kept = body === cached.entry.body ? cached : { ...cached, entry: { ...cached.entry, body } }
+    this.memory.set(key, kept, footprint(key, body, storedBytes))
   }
 
   async get (key: string, skipMemory = false): Promise<Cached | undefined> {
@@ -113,7 +119,7 @@ export class Lookup {
       this.calls.track(this.store.delete(key), 'delete')
       return undefined
     }
-    if (epoch === this.changeEpoch) this.memory.set(key, cached, raw.length)
+    if (epoch === this.changeEpoch) this.remember(key, cached, raw.length)
     return cached
   }
 
@@ -129,14 +135,16 @@ export class Lookup {
 
   /** The fast path: a fresh, plain hit from the memory tier, found without a promise. */
   memoryHit (key: string, headers: IncomingHttpHeaders): Cached | undefined {
-    // Another process changed entries since this one last looked: not before catching up.
-    if (headers.authorization !== undefined || this.store.changedElsewhere()) return undefined
+    if (headers.authorization !== undefined) return undefined
     let cached = this.memory.get(key)
-    if (cached?.entry.vary !== undefined) {
+    // Another process changed entries since this one last looked: not before catching up. Asked
+    // only when there is an entry (a read of the shared generation word): a miss or pass needs none.
+    if (cached === undefined || this.store.changedElsewhere()) return undefined
+    if (cached.entry.vary !== undefined) {
       const variant = variantKey(key, cached.entry.vary, headers, cached.entry.responseTime)
       cached = this.memory.get(variant)
       if (cached !== undefined) this.store.touch(variant)
-    } else if (cached !== undefined) {
+    } else {
       this.store.touch(key)
     }
     return cached !== undefined && evaluateReuse(cached.fresh, headers, this.settings.freshness) === 'fresh' ? cached : undefined

@@ -37,6 +37,17 @@ export class RequestPath {
     return hit === undefined || !canAnswer(request, hit) ? undefined : answerStored(request, hit, { kind: 'hit', hit: true, memory: true })
   }
 
+  /**
+   * True when the URL is in hit-for-pass: the request goes straight upstream, decided without a
+   * promise, before catching up with other processes' changes (which only the store and memory
+   * tier need): no store read, no lease, no flight.
+   */
+  passing (request: EngineRequest): boolean {
+    if (!this.parts.passes.has(request.state.key)) return false
+    request.state.pass = true
+    return true
+  }
+
   /** Answers from the store or from another request's fetch, or undefined: the request goes upstream. */
   async lookupOrJoin (request: EngineRequest, onClientGone: (listener: () => void) => void): Promise<Answer | undefined> {
     const { state, headers } = request

@@ -1,12 +1,12 @@
 import { validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http'
-import type { Dispatcher } from 'undici'
+import { Dispatcher } from 'undici'
 
 /**
  * Interim (1xx) responses from the origin reach the client (RFC 9110 §15.2: a proxy forwards
  * them, unless it asked for them itself). A request that wants them carries its client's
  * ServerResponse under `INTERIM_TARGET` in the headers it hands to the dispatcher (a symbol
- * key: never serialised, and copied along by reply-from's `Object.assign`); the interceptor
- * takes it out before the request goes upstream. Requests without it (background refreshes)
+ * key: never serialised, and copied along by reply-from's `Object.assign`; undici reads only
+ * string keys); `InterimForwarding` below hands it a callback. Requests without it (background refreshes)
  * forward nothing. They are never stored: undici hands the cache the final response only.
  *
  * Node's server can write only some of them: `102 Processing` (`writeProcessing`) and
@@ -18,9 +18,10 @@ export const INTERIM_TARGET = Symbol('caching-proxy.interimTarget')
 
 type Headers = Record<string | symbol, unknown>
 
-/** `headers` with the client's response attached, for the interceptor below. */
+/** Attaches the client's response to `headers` (an object of this request's own), for InterimForwarding below. */
 export function withInterimTarget<T extends object> (headers: T, target: ServerResponse | undefined): T {
-  return target === undefined ? headers : { ...headers, [INTERIM_TARGET]: target }
+  if (target !== undefined) (headers as Headers)[INTERIM_TARGET] = target
+  return headers
 }
 
 // RFC 9110 §7.6.1: hop-by-hop fields are not forwarded, on interim responses either.
@@ -60,21 +61,37 @@ export function forwardInterim (target: ServerResponse, statusCode: number, head
   }
 }
 
-/** The undici interceptor (`agent.compose(interimResponses)`). */
-export const interimResponses: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
-  const headers = opts.headers as Headers | undefined
-  const target = headers?.[INTERIM_TARGET] as ServerResponse | undefined
-  if (target === undefined || headers === undefined) return dispatch(opts, handler)
-  const { [INTERIM_TARGET]: _target, ...rest } = headers
-  return dispatch({ ...opts, headers: rest as Dispatcher.DispatchOptions['headers'] }, {
-    onRequestStart: (controller, context) => handler.onRequestStart?.(controller, context),
-    onRequestUpgrade: (controller, statusCode, upgradeHeaders, socket) => handler.onRequestUpgrade?.(controller, statusCode, upgradeHeaders, socket),
-    onResponseStart: (controller, statusCode, responseHeaders, statusMessage) => {
-      if (statusCode < 200) forwardInterim(target, statusCode, responseHeaders as Record<string, string | string[] | undefined>)
-      handler.onResponseStart?.(controller, statusCode, responseHeaders, statusMessage)
-    },
-    onResponseData: (controller, data) => handler.onResponseData?.(controller, data),
-    onResponseEnd: (controller, trailers) => handler.onResponseEnd?.(controller, trailers),
-    onResponseError: (controller, error) => handler.onResponseError?.(controller, error)
-  })
+/**
+ * The upstream dispatcher with interim responses forwarded: a request carrying a target gets
+ * undici's own `onInfo` callback (its request API parses a 1xx's fields for it). Not an
+ * interceptor (`agent.compose`): composing wraps every request's handler twice (legacy to new
+ * handler API and back) and re-encodes every response's header fields into Buffers in between,
+ * which cost a measurable share of an uncacheable miss (issue #13, README Performance).
+ */
+export class InterimForwarding extends Dispatcher {
+  constructor (private readonly inner: Dispatcher) {
+    super()
+  }
+
+  override dispatch (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    return this.inner.dispatch(opts, handler)
+  }
+
+  override close (...args: unknown[]): never {
+    return (this.inner.close as (...a: unknown[]) => never)(...args)
+  }
+
+  override destroy (...args: unknown[]): never {
+    return (this.inner.destroy as (...a: unknown[]) => never)(...args)
+  }
+
+  override request (...args: unknown[]): never {
+    const [opts, callback] = args as [Dispatcher.RequestOptions, unknown]
+    // The target stays in the headers: undici reads only their string keys (never sends it).
+    const target = (opts.headers as Headers | undefined)?.[INTERIM_TARGET] as ServerResponse | undefined
+    const asked = target === undefined
+      ? opts
+      : { ...opts, onInfo: (info: { statusCode: number, headers: Record<string, string | string[]> }) => forwardInterim(target, info.statusCode, info.headers) }
+    return (Dispatcher.prototype.request as (...a: unknown[]) => never).call(this, asked, callback)
+  }
 }

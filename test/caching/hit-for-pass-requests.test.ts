@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { startOrigin } from '../helpers/origin.ts'
-import { testApp } from '../helpers/app.ts'
+import { join } from 'node:path'
+import { tempDir, testApp } from '../helpers/app.ts'
 
 test('requests for a URL whose response could not be stored go to the origin side by side (hit-for-pass), until it becomes storable', async (t) => {
   let inFlight = 0
@@ -51,4 +52,35 @@ test('a flight whose client left before the origin answered ends: the next reque
     t.assert.equal(res.status, 200)
     t.assert.equal(await res.text(), 'slow')
   }
+})
+
+test('a URL in hit-for-pass goes upstream with no store call at all (no read, no lease, no generation check), its answer as before', { timeout: 30_000 }, async (t) => {
+  let originHits = 0
+  const origin = await startOrigin({
+    '/ns': (_req, res) => {
+      originHits++
+      res.writeHead(200, { 'cache-control': 'no-store', 'content-length': 2 })
+      res.end('ok')
+    }
+  })
+  t.after(() => origin.close())
+  const app = await testApp(t, { CACHE_STORE: `sqlite://${join(tempDir(t), 'c.sqlite')}` })
+  const store = app.cache.store
+  const calls: string[] = []
+  for (const name of ['get', 'acquireLease', 'releaseLease', 'hasLease', 'changedElsewhere', 'syncChanges', 'set', 'delete'] as const) {
+    const real = (store[name] as (...args: unknown[]) => unknown).bind(store)
+    ;(store as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => { calls.push(name); return real(...args) }
+  }
+  const url = `/${origin.host}/ns`
+  const first = await app.inject(url)
+  t.assert.match(String(first.headers['cache-status']), /fwd=miss; fwd-status=200; detail=no-store/)
+  t.assert.equal(calls.includes('get'), true, 'the first request looked in the store')
+  calls.length = 0
+  for (let i = 0; i < 5; i++) {
+    const res = await app.inject(url)
+    t.assert.deepEqual([res.statusCode, res.body, res.headers['x-cache'], res.headers['cache-status']],
+      [200, 'ok', 'MISS', 'caching-proxy; fwd=bypass; fwd-status=200; detail=no-store'])
+  }
+  t.assert.deepEqual(calls, [], 'no store call for the passes')
+  t.assert.equal(originHits, 6)
 })

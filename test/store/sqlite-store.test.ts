@@ -46,3 +46,26 @@ test('sqlite store: errors reject; a closed store fails its calls', async (t: Te
   store.touch('a') // never throws
   await sleep(30) // no timer fires into the closed database and crashes the process
 })
+
+test('sqlite store: writes that timed out on another connection\'s lock leave no stale snapshot behind', { timeout: 60_000 }, async (t: TestContext) => {
+  // Statements are prepared once and reused (statements.ts): one that failed must not keep
+  // its read snapshot, or every later read misses newer rows and every write is SQLITE_BUSY.
+  const path = join(tempDir(t), 'busy.sqlite')
+  const store = await open(t, `sqlite://${path}`, { sweepIntervalMs: 0 })
+  await store.set('a', Buffer.from('a'))
+  const other = new KeyvSqlite({ uri: `sqlite://${path}`, table: 'entries', keySize: 8192 })
+  t.after(async () => await other.disconnect())
+  await other.query('BEGIN IMMEDIATE')
+  await other.query("INSERT INTO entries (key, value) VALUES ('late', x'6c')")
+  store.touch('a')
+  // The sweep writes the pending access time first, then evicts: both wait out the 5 s busy timeout.
+  const sweep = store.sweep()
+  // Reads on the same connection while the writes wait (one of them shared the failed write's snapshot).
+  const reads = Promise.all(Array.from({ length: 20 }, async (_, i) => { await sleep(i * 50); return await store.get('a') }))
+  await t.assert.rejects(sweep, (error: Error & { code?: string }) => error.code === 'SQLITE_BUSY')
+  t.assert.equal((await reads).every((value) => value?.equals(Buffer.from('a'))), true)
+  await other.query('COMMIT')
+  t.assert.deepEqual(await store.get('late'), Buffer.from('l'))
+  await store.set('b', Buffer.from('b'))
+  t.assert.deepEqual(await store.get('b'), Buffer.from('b'))
+})

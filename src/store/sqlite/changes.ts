@@ -64,8 +64,19 @@ export class ChangeFeed {
 
   /** Logs that this process changed `key` (only when someone listens: a single process needs no log). */
   async log (key: string): Promise<void> {
-    if (this.listeners.length === 0) return
-    await this.query('INSERT INTO changes (key, writer, at) VALUES (?, ?, ?)', key, this.owner, Date.now())
+    const writer = this.writer()
+    if (writer === null) return
+    await this.query('INSERT INTO changes (key, writer, at) VALUES (?, ?, ?)', key, writer, Date.now())
+    this.logged()
+  }
+
+  /** The writer to log a change under (a write that logs its own row), or null when nobody listens. */
+  writer (): string | null {
+    return this.listeners.length === 0 ? null : this.owner
+  }
+
+  /** A change was logged under writer(): tells the other processes to look. */
+  logged (): void {
     this.generation?.bump()
   }
 

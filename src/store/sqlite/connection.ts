@@ -6,15 +6,30 @@ import { RAW_VALUES } from '../keyv-store.ts'
 import { noop } from '../settings.ts'
 import type { StoreLogger } from '../contract.ts'
 import { ENTRIES_TABLE, prepareSchema, type Query } from './schema.ts'
+import { StatementCache } from './statements.ts'
 
 /** One open SQLite connection, replaced as a whole when the file has to be reopened. */
 export interface Connection {
   /** The entries front (keyv's public API). */
   keyv: Keyv
-  /** Runs other SQL on the same connection: @keyv/sqlite's public `query` member, used as is. */
+  /** Runs other SQL on the same connection (prepared statements, reused). */
   query: Query
   /** The file's inode when opened: a corrupt file is moved aside only if it is still this one. */
   ino: number | undefined
+  /** Closes keyv and the connection; never rejects. */
+  close: () => Promise<void>
+}
+
+/**
+ * @keyv/sqlite with its SQL run through our connection's prepared statements (its public
+ * `query` member, replaced): it prepares each statement anew (see statements.ts). Its own
+ * connection is opened on `:memory:` and stays unused.
+ */
+class PreparedKeyvSqlite extends KeyvSqlite {
+  constructor (query: Query) {
+    super({ uri: 'sqlite://:memory:', table: ENTRIES_TABLE, keySize: 8192 })
+    this.query = query
+  }
 }
 
 /**
@@ -48,24 +63,30 @@ export function inodeOf (path: string): number | undefined {
 
 /**
  * Opens a connection, prepares the schema, then runs `prepare` on it; rejects (with the
- * connection closed) if the file cannot be used.
+ * connection closed) if the file cannot be used. `onFailure` runs before that close: closing
+ * deletes the -wal and -shm, which a corrupt file is moved aside with.
  */
-export async function openConnection (path: string, ino: number | undefined, prepare: (query: Query) => Promise<void>): Promise<Connection> {
+export async function openConnection (path: string, ino: number | undefined, prepare: (query: Query) => Promise<void>, onFailure?: (error: unknown) => void): Promise<Connection> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, table: ENTRIES_TABLE, keySize: 8192, busyTimeout: 5000 })
-  const keyv = new Keyv({ store: adapter, ...RAW_VALUES })
+  const db = await StatementCache.open(path, 5000)
+  const { query } = db
+  const keyv = new Keyv({ store: new PreparedKeyvSqlite(query), ...RAW_VALUES })
   keyv.on('error', noop) // errors are thrown to the caller (throwOnErrors)
-  const query: Query = (sql, ...params) => adapter.query(sql, ...params)
+  const close = async (): Promise<void> => {
+    await keyv.disconnect().catch(noop)
+    await db.close().catch(noop)
+  }
   try {
     await retryOnBusy(async () => {
       await prepareSchema(query)
       await prepare(query)
     })
   } catch (error) {
-    await keyv.disconnect().catch(noop)
+    onFailure?.(error)
+    await close()
     throw error
   }
-  return { keyv, query, ino: ino ?? inodeOf(path) }
+  return { keyv, query, ino: ino ?? inodeOf(path), close }
 }
 
 /**

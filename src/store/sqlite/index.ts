@@ -7,7 +7,7 @@ import { ChangeFeed } from './changes.ts'
 import { entryTotals, evictEntries } from './eviction.ts'
 import { SqliteLeases } from './leases.ts'
 import { RecoveringConnection } from './recovery.ts'
-import type { Query } from './schema.ts'
+import { WRITE_ENTRY, type Query } from './schema.ts'
 
 /**
  * sqlite://<path>: SQLite through @keyv/sqlite, shared by every worker. The values are
@@ -45,13 +45,12 @@ class SqliteCacheStore extends KeyvCacheStore {
   }
 
   protected async write (key: string, value: Buffer, expiresAt: number | undefined): Promise<void> {
-    // The entry row and (by trigger) its size are written in one statement; the expiry
-    // and access time follow. If that second statement is lost, the entry is kept until
-    // LRU evicts it.
-    await this.entries((keyv) => keyv.set(key, value))
+    // Not keyv.set: it cannot carry the expiry, so the entry, its meta and its change-log row
+    // took three statements; the entry_writes trigger (schema.ts) writes them in one.
     this.accessTimes.forget(key)
-    await this.query('UPDATE entry_meta SET expires_at = ?, accessed_at = ? WHERE key = ?', expiresAt ?? null, stamp(), key)
-    await this.changes.log(key)
+    const writer = this.changes.writer()
+    await this.query(WRITE_ENTRY, key, value, expiresAt ?? null, stamp(), writer, Date.now())
+    if (writer !== null) this.changes.logged()
   }
 
   override async delete (key: string): Promise<void> {

@@ -82,11 +82,11 @@ export class RecoveringConnection {
         return
       }
       if (this.conn !== old || this.closed) {
-        await fresh.keyv.disconnect().catch(noop)
+        await fresh.close()
         return
       }
       this.conn = fresh
-      await old.keyv.disconnect().catch(noop)
+      await old.close()
       this.settings.log?.info({ path: this.path }, 'cache store file deleted or replaced: reopened it')
     }).catch(noop)
   }
@@ -94,7 +94,7 @@ export class RecoveringConnection {
   /** Queues: close `broken` (if any), move a corrupt file aside, try to open the file. */
   private recover (broken: Connection | undefined, corrupt: boolean): void {
     this.recovery = this.recovery.then(async () => {
-      if (broken !== undefined) await broken.keyv.disconnect().catch(noop)
+      if (broken !== undefined) await broken.close()
       if (corrupt && !this.closed) moveAside(this.path, broken?.ino, this.settings.log)
       await this.attempt()
     }).catch(noop)
@@ -108,15 +108,18 @@ export class RecoveringConnection {
     // A file found corrupt on opening is moved aside and a new one opened straight away.
     for (let tries = 0; tries < 2 && conn === undefined; tries++) {
       const ino = inodeOf(this.path)
+      let movedAside = false
       try {
-        conn = await openConnection(this.path, ino, this.prepare)
+        conn = await openConnection(this.path, ino, this.prepare, (error) => {
+          if (CORRUPT_CODES.has(errorCode(error)) && !this.closed) movedAside = moveAside(this.path, ino, this.settings.log)
+        })
       } catch (error) {
         failure = error
-        if (!CORRUPT_CODES.has(errorCode(error)) || !moveAside(this.path, ino, this.settings.log)) break
+        if (!movedAside) break
       }
     }
     if (this.closed) {
-      await conn?.keyv.disconnect().catch(noop)
+      await conn?.close()
       return
     }
     if (conn === undefined) {
@@ -163,6 +166,6 @@ export class RecoveringConnection {
     await finish().catch(noop)
     const conn = this.conn
     this.conn = undefined
-    await conn?.keyv.disconnect().catch(noop)
+    await conn?.close()
   }
 }

@@ -11,6 +11,8 @@ export const ENTRIES_TABLE = 'entries'
  * never drift from the values, whichever process (or crash) interleaves.
  */
 const SCHEMA = [
+  // @keyv/sqlite's own table, as it creates it (its connection is not this one: connection.ts).
+  `CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE}(key VARCHAR(8192) PRIMARY KEY, value TEXT )`,
   'CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, writer TEXT NOT NULL, at INTEGER NOT NULL)',
   'CREATE TABLE IF NOT EXISTS entry_meta (key TEXT PRIMARY KEY, size INTEGER NOT NULL, expires_at INTEGER, accessed_at REAL NOT NULL)',
   'CREATE INDEX IF NOT EXISTS entry_meta_accessed ON entry_meta (accessed_at)',
@@ -25,8 +27,19 @@ const SCHEMA = [
   'CREATE TRIGGER IF NOT EXISTS entries_meta_delete AFTER DELETE ON entries BEGIN DELETE FROM entry_meta WHERE key = old.key; END',
   'CREATE TRIGGER IF NOT EXISTS entry_meta_totals_insert AFTER INSERT ON entry_meta BEGIN UPDATE store_totals SET entries = entries + 1, bytes = bytes + new.size WHERE id = 0; END',
   'CREATE TRIGGER IF NOT EXISTS entry_meta_totals_update AFTER UPDATE OF size ON entry_meta BEGIN UPDATE store_totals SET bytes = bytes - old.size + new.size WHERE id = 0; END',
-  'CREATE TRIGGER IF NOT EXISTS entry_meta_totals_delete AFTER DELETE ON entry_meta BEGIN UPDATE store_totals SET entries = entries - 1, bytes = bytes - old.size WHERE id = 0; END'
+  'CREATE TRIGGER IF NOT EXISTS entry_meta_totals_delete AFTER DELETE ON entry_meta BEGIN UPDATE store_totals SET entries = entries - 1, bytes = bytes - old.size WHERE id = 0; END',
+  // One INSERT here writes an entry, its expiry and access time, and its change-log row (when
+  // `writer` is set) in one statement: one transaction and one thread-pool trip instead of three.
+  'CREATE VIEW IF NOT EXISTS entry_writes AS SELECT NULL AS key, NULL AS value, NULL AS expires_at, NULL AS accessed_at, NULL AS writer, NULL AS at',
+  `CREATE TRIGGER IF NOT EXISTS entry_writes_insert INSTEAD OF INSERT ON entry_writes BEGIN
+    INSERT INTO ${ENTRIES_TABLE} (key, value) VALUES (new.key, new.value) ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+    UPDATE entry_meta SET expires_at = new.expires_at, accessed_at = new.accessed_at WHERE key = new.key;
+    INSERT INTO changes (key, writer, at) SELECT new.key, new.writer, new.at WHERE new.writer IS NOT NULL;
+  END`
 ]
+
+/** Writes (key, value, expires_at, accessed_at, writer or null, at): see entry_writes above. */
+export const WRITE_ENTRY = 'INSERT INTO entry_writes (key, value, expires_at, accessed_at, writer, at) VALUES (?, ?, ?, ?, ?, ?)'
 
 /**
  * Repairs a file written before the triggers existed (or by hand): every entry gets its
@@ -42,6 +55,9 @@ const REPAIR = [
     bytes = (SELECT COALESCE(SUM(size), 0) FROM entry_meta) WHERE id = 0`
 ]
 
+/** SQLite's page cache per connection, KiB. */
+const CACHE_KIB = 16 * 1024
+
 export type Query = (sql: string, ...params: unknown[]) => Promise<Array<Record<string, unknown>>>
 
 /** Sets the connection's mode and creates (or repairs) the schema; rejects if the file cannot be used. */
@@ -49,6 +65,9 @@ export async function prepareSchema (query: Query): Promise<void> {
   // WAL lets several worker processes read while one writes; NORMAL sync is safe with WAL.
   await query('PRAGMA journal_mode=WAL')
   await query('PRAGMA synchronous=NORMAL')
+  // A bigger page cache than SQLite's 2 MB default, per connection. No mmap_size: a store file
+  // truncated by another program while mapped kills the process with SIGBUS (SQLite's docs).
+  await query(`PRAGMA cache_size=-${CACHE_KIB}`)
   for (const sql of SCHEMA) await query(sql)
   for (const sql of REPAIR) await query(sql)
 }
