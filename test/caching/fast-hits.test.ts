@@ -205,6 +205,18 @@ test('hostile request targets are answered exactly as without the fast path', { 
     const [one, other] = await pair([fast.port, normal.port], 'GET', target)
     t.assert.equal(one.raw.toString('latin1'), other.raw.toString('latin1'), target)
   }
+  // HTTP/1.0, without a Host and with keep-alive asked for: Node's own Connection handling on both paths.
+  for (const raw of [`GET /${host}/plain HTTP/1.0\r\n\r\n`, `HEAD /${host}/plain HTTP/1.0\r\nConnection: keep-alive\r\n\r\n`]) {
+    const head = raw.startsWith('HEAD')
+    for (let i = 0; i < 2; i++) await send(fast.port, raw, { head, timeoutMs: 5000 })
+    let answers: RawResponse[] = []
+    for (let attempt = 0; attempt < 5; attempt++) {
+      answers = [await send(fast.port, raw, { head, timeoutMs: 5000 }), await send(normal.port, raw, { head, timeoutMs: 5000 })]
+      if (answers[0].raw.equals(answers[1].raw)) break
+    }
+    t.assert.equal(answers[0].status, 200, raw)
+    t.assert.equal(answers[0].raw.toString('latin1'), answers[1].raw.toString('latin1'), raw)
+  }
   // A per-site origin (Host: <upstream>.localhost): the Host is part of what was learned.
   const siteHost = `127.0.0.1.${origin.port}.localhost`
   for (const hostHeader of [siteHost, 'proxy.test']) {
