@@ -235,7 +235,7 @@ test('the client list is checked on every fast hit', { timeout: 30_000 }, async 
   t.assert.equal((await ask(fast.port, 'GET', target)).headers['x-cache'], 'HIT')
   t.assert.equal(fast.reached(), before, 'fast for 127.0.0.1')
   const status = await new Promise<number>((resolve, reject) => {
-    const request = http.request({ port: fast.port, host: '127.0.0.1', localAddress: '127.0.0.2', path: target, agent: false, timeout: 5000 }, (res) => {
+    const request = http.request({ port: fast.port, host: '127.0.0.1', localAddress: '127.0.0.2', path: target, headers: { host: 'proxy.test' }, agent: false, timeout: 5000 }, (res) => {
       res.resume()
       res.on('end', () => resolve(res.statusCode ?? 0))
     })
@@ -243,5 +243,5 @@ test('the client list is checked on every fast hit', { timeout: 30_000 }, async 
     request.on('error', reject)
     request.end()
   })
-  t.assert.equal(status, 403, '127.0.0.2 refused as before')
+  t.assert.equal(status, 403, '127.0.0.2 refused as before (the same Host and target the fast path learned)')
 })
