@@ -36,6 +36,8 @@ export interface ClusterResult {
   problems: number
 }
 
+const CLUSTER_WARMUP_SECONDS = 5
+
 export interface ClusterPlan { rounds: number, seconds: number, warmupSeconds: number, overBudget: () => boolean }
 
 /** One wrk run; the CPU of `pids` (summed) per request. */
@@ -155,8 +157,10 @@ export async function benchCluster (originPort: number, plan: ClusterPlan): Prom
     const proxyUrl = `http://127.0.0.1:${proxy.port}/127.0.0.1:${originPort}${PATH}`
     await warmProxy(proxyUrl)
     console.log(`cluster: bare x2 :${bare.port} (workers ${bare.workers.join(', ')}), PM2 proxy x2 :${proxy.port} (workers ${proxy.workers.join(', ')})`)
-    await loadPids(bareUrl, plan.warmupSeconds, bare.workers)
-    await loadPids(proxyUrl, plan.warmupSeconds, proxy.workers)
+    // Freshly started PM2 workers run ~2x the CPU per hit for their first seconds (JIT warm-up
+    // split over two processes): both sides get a longer warm-up than the single-process rows.
+    await loadPids(bareUrl, CLUSTER_WARMUP_SECONDS, bare.workers)
+    await loadPids(proxyUrl, CLUSTER_WARMUP_SECONDS, proxy.workers)
     const rounds: ClusterResult['rounds'] = []
     const busy: number[] = []
     let problems = 0

@@ -33,6 +33,7 @@ export const SCHEMA = [
   variable({ name: 'UPSTREAM_TIMEOUT_MS', key: 'upstreamTimeoutMs', default: '30000', parse: is.integer(1), doc: 'upstream connect / headers / between-chunks timeout; then 504' }),
   variable({ name: 'MAX_ENTRY_BYTES', key: 'maxEntryBytes', default: '8388608', parse: is.integer(0), doc: 'largest body stored' }),
   variable({ name: 'MEMORY_CACHE_BYTES', key: 'memoryCacheBytes', default: '67108864', parse: is.integer(0), doc: 'per-worker memory tier in front of the store (0: off)' }),
+  variable({ name: 'FAST_HITS', key: 'fastHits', default: 'true', parse: is.boolean, doc: 'answer repeated plain memory-tier hits before Fastify routes them (plugins/fast-hits.ts)' }),
   variable({ name: 'MAX_CACHE_BYTES', key: 'maxCacheBytes', default: '1073741824', parse: is.integer(1), doc: 'bound on the store\'s total size (LRU eviction)' }),
   variable({ name: 'HEURISTIC_MAX_SECONDS', key: 'heuristicMaxSeconds', default: '86400', parse: is.integer(0), doc: 'cap on heuristic freshness' }),
   variable({ name: 'STALE_WHILE_REVALIDATE_SECONDS', key: 'staleWhileRevalidateSeconds', default: '0', parse: is.integer(0), doc: 'stale-while-revalidate for origins that send none' }),

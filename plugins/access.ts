@@ -29,6 +29,20 @@ export function isLoopback (host: string): boolean {
   return !verdict.allowed && verdict.rule === 'loopback'
 }
 
+/**
+ * The client address list as a check (undefined when every client may come: listening on loopback).
+ * Shared with plugins/fast-hits.ts, which must refuse exactly the clients this plugin refuses.
+ */
+export function clientCheck (config: Config): ((remote: string | undefined) => string | undefined) | undefined {
+  if (isLoopback(config.host)) return undefined
+  const clients = cidrList(config.allowClients)
+  /** The refused (normalised) address, or undefined when the client may come. */
+  return (remote) => {
+    const address = normalizeHost(remote ?? '')
+    return clients.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4') ? undefined : address
+  }
+}
+
 // A Via member whose received-by is this proxy: the request already passed through it.
 const OWN_VIA = new RegExp(`(^|,)\\s*[^\\s,]+\\s+${PROXY_NAME}(\\s|,|$)`, 'i')
 
@@ -38,7 +52,7 @@ const OWN_VIA = new RegExp(`(^|,)\\s*[^\\s,]+\\s+${PROXY_NAME}(\\s|,|$)`, 'i')
  */
 async function accessPlugin (fastify: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
-  const clients = isLoopback(config.host) ? undefined : cidrList(config.allowClients)
+  const refusedClient = clientCheck(config)
   const verify = config.proxyAuth.length > 0 ? basicVerifier(config.proxyAuth) : undefined
 
   fastify.decorateRequest('forwardStyle', false)
@@ -52,10 +66,8 @@ async function accessPlugin (fastify: FastifyInstance, opts: { config: Config })
     if (version !== '1.1' && version !== '1.0') return new UnsupportedVersion(version)
     // Refused before any body handling, for every route.
     if (!METHODS.includes(request.method)) return new MethodNotAllowed(request.method)
-    if (clients !== undefined) {
-      const address = normalizeHost(request.socket.remoteAddress ?? '')
-      if (!clients.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')) return new ClientForbidden(address)
-    }
+    const refusedAddress = refusedClient?.(request.socket.remoteAddress)
+    if (refusedAddress !== undefined) return new ClientForbidden(refusedAddress)
     if (Buffer.byteLength(request.originalUrl) > config.maxUrlBytes) return new UrlTooLong(config.maxUrlBytes)
     const via = request.headers.via
     if (via !== undefined && OWN_VIA.test(Array.isArray(via) ? via.join(',') : via)) {

@@ -28,6 +28,8 @@ export interface CacheApi {
   onUpstreamResponse (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void
   /** Answers the client when the upstream could not be reached (stale-if-error, or the error). */
   onUpstreamError (request: FastifyRequest, reply: FastifyReply, error: Error): void
+  /** Calls `fn` after each plain memory-tier hit written directly (answerDirect; plugins/fast-hits.ts learns from them). */
+  onDirectHit (fn: (request: FastifyRequest) => void): void
 }
 
 declare module 'fastify' {
@@ -143,6 +145,8 @@ async function cachePlugin (fastify: FastifyInstance, opts: CacheOptions): Promi
   const store = await openStore(config.cacheStore, { maxBytes: config.maxCacheBytes, commandTimeoutMs: config.redisTimeoutMs, log: fastify.log })
   const engine = createEngine(engineSettings(config), { store, upstream: fastify.upstreamAgent, log: fastify.log })
 
+  const directListeners: Array<(request: FastifyRequest) => void> = []
+
   fastify.decorateRequest('cacheState', null)
   fastify.decorateRequest('cacheOutcome', null)
   fastify.decorateRequest('upstreamHeaders', null)
@@ -156,7 +160,11 @@ async function cachePlugin (fastify: FastifyInstance, opts: CacheOptions): Promi
     const asked = engineRequest(request, state)
     const hit = engine.fast(asked)
     if (hit !== undefined) {
-      if (!direct || !answerDirect(request, reply, hit, measured)) send(request, reply, hit)
+      if (direct && answerDirect(request, reply, hit, measured)) {
+        for (let i = 0; i < directListeners.length; i++) directListeners[i](request)
+      } else {
+        send(request, reply, hit)
+      }
       return
     }
     if (engine.passing(asked)) return done()
@@ -197,6 +205,7 @@ async function cachePlugin (fastify: FastifyInstance, opts: CacheOptions): Promi
     conditionalHeaders,
     onUpstreamResponse,
     onUpstreamError,
+    onDirectHit: (fn: (request: FastifyRequest) => void) => { directListeners.push(fn) },
     forget: (key: string) => engine.lookup.forget(key),
     memory: engine.memory,
     storeErrors: () => engine.storeErrors()

@@ -16,6 +16,8 @@ declare module 'fastify' {
      * plugin costs a hook-runner step on every request).
      */
     onProxied (fn: ProxiedListener): void
+    /** Counts one proxied request and runs the onProxied listeners (the onResponse hook's work; plugins/fast-hits.ts calls it for hits answered outside Fastify). */
+    recordProxied (request: ProxiedRequest, reply: ProxiedReply, outcome: CacheOutcome): void
   }
   interface FastifyRequest {
     /** Body bytes sent and origin time of a proxied request, complete by onResponse (the request log reads it). */
@@ -38,7 +40,10 @@ const REFUSAL_RULES: Record<string, string> = {
 }
 
 export interface Measured { bytes: number, originSeconds?: number }
-export type ProxiedListener = (request: FastifyRequest, reply: FastifyReply, outcome: CacheOutcome) => void
+/** What the listeners may read of a proxied request and its reply (a hit answered outside Fastify has only these). */
+export type ProxiedRequest = Pick<FastifyRequest, 'method' | 'upstream' | 'cacheState' | 'measured'>
+export type ProxiedReply = Pick<FastifyReply, 'statusCode'>
+export type ProxiedListener = (request: ProxiedRequest, reply: ProxiedReply, outcome: CacheOutcome) => void
 
 /** Counts the body bytes of a streamed response of unknown length as they go out. */
 function counting (stream: Readable, into: Measured): Transform {
@@ -98,13 +103,15 @@ async function metricsPlugin (fastify: FastifyInstance, opts: { config: Config }
 
   const listeners: ProxiedListener[] = []
   fastify.decorate('onProxied', (fn: ProxiedListener) => { listeners.push(fn) })
+  function recordProxied (request: ProxiedRequest, reply: ProxiedReply, outcome: CacheOutcome): void {
+    const sample = request.measured
+    metrics.record({ method: request.method, outcome, bytes: sample?.bytes ?? 0, originSeconds: sample?.originSeconds })
+    for (let i = 0; i < listeners.length; i++) listeners[i](request, reply, outcome)
+  }
+  fastify.decorate('recordProxied', recordProxied)
   fastify.addHook('onResponse', (request, reply, done) => {
     const outcome = request.cacheOutcome
-    if (outcome !== null) {
-      const sample = request.measured
-      metrics.record({ method: request.method, outcome, bytes: sample?.bytes ?? 0, originSeconds: sample?.originSeconds })
-      for (let i = 0; i < listeners.length; i++) listeners[i](request, reply, outcome)
-    }
+    if (outcome !== null) recordProxied(request, reply, outcome)
     done()
   })
 

@@ -18,6 +18,7 @@ import metricsPlugin from '../plugins/metrics.ts'
 import adminPlugin from '../plugins/admin.ts'
 import explainPlugin from '../plugins/explain.ts'
 import dashboardPlugin from '../plugins/dashboard.ts'
+import fastHitsPlugin from '../plugins/fast-hits.ts'
 import loadSheddingPlugin, { type LoadSheddingOptions } from '../plugins/load-shedding.ts'
 
 export interface AppOptions {
@@ -31,6 +32,8 @@ export interface AppOptions {
   pressureCheck?: LoadSheddingOptions['check']
   /** false: plain memory-tier hits go through reply.send like every answer (tests compare both paths). */
   directHits?: boolean
+  /** false: no fast hits before Fastify's routing, whatever FAST_HITS says (tests compare both paths). */
+  fastHits?: boolean
 }
 
 /** Builds the proxy without listening, so tests can `inject()` into it. */
@@ -81,5 +84,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(adminPlugin, { config })
   await app.register(explainPlugin, { config })
   await app.register(dashboardPlugin, { config })
+  // After every plugin whose per-request work it repeats or leaves out (see its comment).
+  await app.register(fastHitsPlugin, { config, enabled: options.fastHits !== false && options.directHits !== false })
   return app
 }

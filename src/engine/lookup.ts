@@ -39,6 +39,7 @@ export class Lookup {
   // Bumped whenever an entry changes under this process: a store read started before a
   // change must not put what it read into the memory tier.
   private changeEpoch = 0
+  private readonly forgetting: Array<(key: string) => void> = []
 
   constructor (
     private readonly store: CacheStore,
@@ -66,6 +67,12 @@ export class Lookup {
     this.changeEpoch++
     this.memory.delete(key)
     this.reads.delete(key)
+    for (let i = 0; i < this.forgetting.length; i++) this.forgetting[i](key)
+  }
+
+  /** Calls `fn` with every key forgotten here (purges, changes by other processes). */
+  onForget (fn: (key: string) => void): void {
+    this.forgetting.push(fn)
   }
 
   /**
