@@ -10,7 +10,8 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors cluster coalesce gib rss random fast) runs only those;
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors cluster coalesce gib rss random fast profile) runs only those
+ * (profile, the V8 profile of a store fill, runs only when named);
  * `anchors` (nginx and Varnish on the same hits) runs when they are installed: apt-get install -y nginx varnish.
  */
 import { createHash, randomUUID } from 'node:crypto'
@@ -37,6 +38,7 @@ import { benchMemoryRss, printMemoryRss } from './memory-rss.ts'
 import { benchCluster, printCluster } from './cluster.ts'
 import { benchRandomHits } from './random-hits.ts'
 import { benchFastHits, printFastHits } from './fast-hits.ts'
+import { benchFillProfile, printFillProfile } from './fill-profile.ts'
 
 const ROUNDS = boundedEnv('BENCH_ROUNDS', 3, 1, 10)
 const SECONDS = boundedEnv('BENCH_SECONDS', 3, 1, 10)
@@ -194,6 +196,9 @@ async function main (): Promise<void> {
   const randomHits = haveWrk() && wanted('random') ? await benchRandomHits(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
   const fastHits = haveWrk() && wanted('fast hits') ? await benchFastHits(origin.port, bare, tmpDir, ROUNDS, SECONDS) : undefined
   if (fastHits !== undefined) printFastHits(fastHits)
+  // Only when asked for by name (BENCH_ONLY=profile): the profiler slows the proxy down.
+  const fillProfile = haveWrk() && ONLY.includes('profile') ? await benchFillProfile(tmpDir, origin.port, SECONDS) : undefined
+  if (fillProfile !== undefined) printFillProfile(fillProfile)
 
   const generation = measureGenerationCheck()
   console.log(`\nread-your-writes check on every memory-tier hit (one pread of the shared generation word): ${fmt(generation.checkNs)} ns per hit, against ${fmt(generation.emptyNs)} ns for an empty call`)
@@ -221,6 +226,7 @@ async function main (): Promise<void> {
       cluster: clustered,
       randomHits,
       fastHits,
+      fillProfile,
       generationCheck: generation,
       logCost,
       proxyLogLines: proxy.output.total,
