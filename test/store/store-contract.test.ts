@@ -289,7 +289,9 @@ for (const { name, uriFor, crossProcess } of backends) {
     const uri = uriFor(tempDir(t))
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
       import { openStore } from ${JSON.stringify(new URL('../../src/store/index.ts', import.meta.url).href)}
-      const store = await openStore(${JSON.stringify(uri)})
+      // A generous command timeout: a timed-out Redis call under load reconnects, and a lease taken
+      // on the old connection would then look like a dead holder's.
+      const store = await openStore(${JSON.stringify(uri)}, { commandTimeoutMs: 2000 })
       console.log(await store.acquireLease('GET http://dead/', 600000))
       setInterval(() => {}, 1000)
     `], { stdio: ['ignore', 'pipe', 'inherit'] })
