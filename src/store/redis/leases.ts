@@ -28,6 +28,13 @@ export class RedisLeases {
 
   private async tryAcquire (key: string, ttlMs: number): Promise<boolean> {
     const name = this.name(key)
+    // A lease names its connection so that others can see the holder die; right after connecting
+    // the id may not be known yet (ready() asks for it): ask now rather than take a lease others
+    // could only wait out.
+    if (this.redis.clientId === 0) {
+      const id = Number(await this.redis.command(['CLIENT', 'ID']).catch(() => 0))
+      if (id > 0 && this.redis.clientId === 0) this.redis.clientId = id
+    }
     const now = Date.now()
     const value = `${this.owner}|${this.redis.clientId}|${now + ttlMs}`
     let answer = await this.redis.eval(ACQUIRE, [name, this.owner, value, now, ttlMs, ''])
