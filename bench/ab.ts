@@ -3,10 +3,8 @@
  *   node --import tsx bench/ab.ts <dist A> <dist B> [path=/1k]
  * Prints per-round req/s and server CPU µs per request, and the medians of the B/A ratios.
  */
-import { spawn } from 'node:child_process'
-import path from 'node:path'
-import { forkServer, cleanup, freePort, makeTmpDir, OutputTail, track } from './processes.ts'
-import { get, sleep } from './probe.ts'
+import { forkServer, cleanup, makeTmpDir, startBuild } from './processes.ts'
+import { get } from './probe.ts'
 import { fmt, median } from './stats.ts'
 import { load } from './wrk.ts'
 
@@ -14,26 +12,11 @@ const [distA, distB, p = '/1k'] = process.argv.slice(2)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 
-async function proxyFrom (dist: string, dir: string, name: string): Promise<{ child: ReturnType<typeof spawn>, port: number }> {
-  const port = await freePort()
-  const output = new OutputTail()
-  const child = track(spawn(process.execPath, [path.resolve(dist, 'src', 'server.js')], {
-    cwd: dir,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CACHE_STORE: `sqlite://${path.join(dir, `${name}.sqlite`)}`, LOG_LEVEL: process.env.AB_LOG_LEVEL ?? 'warn', LOG_PRETTY: 'false', ALLOW_PRIVATE_UPSTREAMS: 'true', UPSTREAM_PORTS: '*', WORKERS: '1' },
-    stdio: ['ignore', 'ignore', 'pipe']
-  }))
-  child.stderr?.on('data', (c: Buffer) => output.push(c))
-  for (let i = 0; i < 200; i++) {
-    try { await get(`http://127.0.0.1:${port}/`, 1000); return { child, port } } catch { await sleep(100) }
-  }
-  throw new Error(`${name} did not start: ${output.lines.join('\n')}`)
-}
-
 async function main (): Promise<void> {
   const dir = makeTmpDir()
   const origin = await forkServer('origin.ts')
-  const a = await proxyFrom(distA, dir, 'a')
-  const b = await proxyFrom(distB, dir, 'b')
+  const a = await startBuild(distA, dir, 'a', { LOG_LEVEL: process.env.AB_LOG_LEVEL ?? 'warn' })
+  const b = await startBuild(distB, dir, 'b', { LOG_LEVEL: process.env.AB_LOG_LEVEL ?? 'warn' })
   const url = (port: number): string => `http://127.0.0.1:${port}/127.0.0.1:${origin.port}${p}`
   for (const t of [a, b]) { await get(url(t.port)); const h = await get(url(t.port)); if (h.headers['x-cache'] !== 'HIT') throw new Error('no hit') }
   await load(url(a.port), 1, a.child); await load(url(b.port), 1, b.child)

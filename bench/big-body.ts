@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { CLK_TCK, processTicks } from './load-run.ts'
-import { startWorker } from './memory-rss.ts'
+import { startBuild } from './processes.ts'
 import { cleanup, forkServer, freePort, here, makeTmpDir, track } from './processes.ts'
 import { get, sleep } from './probe.ts'
 import { fmt, median } from './stats.ts'
@@ -74,7 +74,7 @@ export async function benchBigBody (tmpDir: string, dists: Record<string, string
   const origin = await forkServer('gib-origin.ts')
   const targets: Array<{ name: string, url: string, child: ChildProcess }> = []
   for (const [name, dist] of Object.entries(dists)) {
-    const worker = await startWorker(dist, tmpDir, `gib-${name}`)
+    const worker = await startBuild(dist, tmpDir, `rss-gib-${name}`)
     targets.push({ name, url: `http://127.0.0.1:${worker.port}/127.0.0.1:${origin.port}/gib`, child: worker.child })
   }
   const nginx = await startNginx(tmpDir, origin.port)

@@ -7,11 +7,10 @@
  *
  *   node --import tsx bench/memory-rss.ts [dist A] [dist B]   one build after the other
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
-import { cleanup, forkServer, freePort, here, makeTmpDir, OutputTail, stopChild, track } from './processes.ts'
+import { cleanup, forkServer, here, makeTmpDir, startBuild, stopChild } from './processes.ts'
 import { get, sleep } from './probe.ts'
 import { fmt } from './stats.ts'
 
@@ -33,33 +32,6 @@ export interface RssResult {
 function rssMB (pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return match === null ? NaN : Number(match[1]) / 1024
-}
-
-/** One built worker (`dist`/src/server.js) with its own SQLite file in `dir`; `env` adds to the bench settings. */
-export async function startWorker (dist: string, dir: string, name: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess, port: number }> {
-  const port = await freePort()
-  const output = new OutputTail()
-  const child = track(spawn(process.execPath, [path.resolve(dist, 'src', 'server.js')], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      CACHE_STORE: `sqlite://${path.join(dir, `rss-${name}.sqlite`)}`,
-      LOG_LEVEL: 'warn',
-      LOG_PRETTY: 'false',
-      ALLOW_PRIVATE_UPSTREAMS: 'true',
-      UPSTREAM_PORTS: '*',
-      WORKERS: '1',
-      ...env
-    },
-    stdio: ['ignore', 'ignore', 'pipe']
-  }))
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk))
-  for (let i = 0; i < 200; i++) {
-    try { await get(`http://127.0.0.1:${port}/`, 1000); return { child, port } } catch { await sleep(100) }
-  }
-  throw new Error(`${name} did not start: ${output.lines.join('\n')}`)
 }
 
 /** Sends `count` distinct requests, CONCURRENCY at a time on keep-alive connections; how many were answered 200. */
@@ -87,7 +59,7 @@ async function fill (base: string, count: number, deadline: number): Promise<num
 export async function benchMemoryRss (tmpDir: string, originPort: number, dists: Record<string, string>, entries: number): Promise<RssResult[]> {
   const results: RssResult[] = []
   for (const [name, dist] of Object.entries(dists)) {
-    const worker = await startWorker(dist, tmpDir, name, { MEMORY_CACHE_BYTES: String(BOUND) })
+    const worker = await startBuild(dist, tmpDir, `rss-${name}`, { MEMORY_CACHE_BYTES: String(BOUND) })
     try {
       const pid = worker.child.pid as number
       const rssStartMB = rssMB(pid)

@@ -10,12 +10,11 @@
  * prints, per round, server CPU µs per request of the passthrough and of each build, and the
  * medians of each build's CPU per request and of its ratio to the passthrough (per round).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import path from 'node:path'
 import { compare, type Compared, type Plan, type Target } from './compare.ts'
-import { cleanup, forkServer, freePort, makeTmpDir, OutputTail, track } from './processes.ts'
-import { get, sleep } from './probe.ts'
+import { cleanup, forkServer, makeTmpDir, startBuild } from './processes.ts'
+import { get } from './probe.ts'
 import { fmt, median } from './stats.ts'
 import { load, uniqueUrlScript, type Load } from './wrk.ts'
 
@@ -26,36 +25,6 @@ export async function missScenarios (pass: (p: string, fresh?: boolean) => Targe
   if (wanted('no-store miss')) rows.push(await compare('no-store miss', pass('/nostore'), proxy('/nostore'), plan))
   if (wanted('cold no-store miss')) rows.push(await compare('cold no-store miss', pass('/nostore/', true), proxy('/nostore/', true), plan))
   return rows
-}
-
-async function proxyFrom (dist: string, dir: string, name: string, level: string): Promise<{ child: ChildProcess, port: number }> {
-  const port = await freePort()
-  const output = new OutputTail()
-  const child = track(spawn(process.execPath, [path.resolve(dist, 'src', 'server.js')], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      CACHE_STORE: `sqlite://${path.join(dir, `${name}.sqlite`)}`,
-      LOG_LEVEL: level,
-      LOG_PRETTY: 'false',
-      ALLOW_PRIVATE_UPSTREAMS: 'true',
-      UPSTREAM_PORTS: '*',
-      WORKERS: '1'
-    },
-    stdio: ['ignore', 'ignore', 'pipe']
-  }))
-  child.stderr?.on('data', (c: Buffer) => output.push(c))
-  for (let i = 0; i < 200; i++) {
-    try {
-      await get(`http://127.0.0.1:${port}/`, 1000)
-      return { child, port }
-    } catch {
-      await sleep(100)
-    }
-  }
-  throw new Error(`${name} did not start: ${output.lines.join('\n')}`)
 }
 
 function option (args: string[], name: string, fallback: string): string {
@@ -83,7 +52,7 @@ async function main (): Promise<void> {
   for (const [i, spec] of args.entries()) {
     // `<dist>@<level>` runs that build at its own LOG_LEVEL (e.g. info against warn: the log line's cost).
     const [dist, own] = spec.split('@')
-    const started = await proxyFrom(dist, dir, `p${i}`, own ?? level)
+    const started = await startBuild(dist, dir, `p${i}`, { LOG_LEVEL: own ?? level })
     targets.push({ name: `${path.basename(dist)}${own === undefined ? '' : `@${own}`}`, url: `http://127.0.0.1:${started.port}/127.0.0.1:${origin.port}${p}`, child: started.child })
   }
   const run = async (t: typeof targets[number], s: number): Promise<Load> =>

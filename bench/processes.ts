@@ -142,6 +142,11 @@ export async function startProxy (dir: string, env: Record<string, string> = {},
   throw new Error(`proxy did not answer within ${START_TIMEOUT_MS} ms:\n${output.lines.join('\n')}`)
 }
 
+/** A proxy from another build (`dist`/src/server.js, for A/B runs) with its own SQLite file `<name>.sqlite` in `dir`. */
+export async function startBuild (dist: string, dir: string, name: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess, port: number, output: OutputTail }> {
+  return await startProxy(dir, { CACHE_STORE: `sqlite://${path.join(dir, `${name}.sqlite`)}`, ...env }, path.resolve(dist, 'src', 'server.js'))
+}
+
 /** A private temporary directory for this run, removed by cleanup(). */
 export function makeTmpDir (): string {
   tmpDir = mkdtempSync(path.join(os.tmpdir(), 'caching-proxy-bench-'))
