@@ -16,6 +16,7 @@ import { freePort, here, stopChild, track } from './processes.ts'
 import { get, sleep } from './probe.ts'
 import { fmt, median, table } from './stats.ts'
 import { haveWrk, parseWrk } from './wrk.ts'
+import { workerEnv } from '../src/worker-env.ts'
 
 const run = promisify(execFile)
 const ROOT = path.join(here, '..')
@@ -101,7 +102,8 @@ async function startPm2Proxy (): Promise<Pm2Proxy> {
     LOG_LEVEL: 'warn',
     LOG_PRETTY: 'false',
     ALLOW_PRIVATE_UPSTREAMS: 'true',
-    UPSTREAM_PORTS: '*'
+    UPSTREAM_PORTS: '*',
+    ...workerEnv() // as `npm start` gives the daemon it spawns (src/start.ts)
   }
   delete env.NODE_OPTIONS
   const pm2 = async (...args: string[]): Promise<string> => (await run(PM2, args, { cwd: ROOT, env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 })).stdout

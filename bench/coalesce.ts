@@ -18,6 +18,7 @@ import { promisify } from 'node:util'
 import { cleanup, forkServer, freePort, here, makeTmpDir } from './processes.ts'
 import { get, sleep, type Got } from './probe.ts'
 import { fmt, median, percentile } from './stats.ts'
+import { workerEnv } from '../src/worker-env.ts'
 
 const run = promisify(execFile)
 const PM2 = path.join(here, '..', 'node_modules', '.bin', 'pm2')
@@ -73,7 +74,8 @@ async function startWorkers (daemon: Pm2Daemon, dist: string, dir: string, name:
     ALLOW_PRIVATE_UPSTREAMS: 'true',
     UPSTREAM_PORTS: '*',
     WORKERS: '2',
-    NODE_ENV: 'production'
+    NODE_ENV: 'production',
+    ...workerEnv() // as ecosystem.config.cjs gives its workers
   }
   const script = path.resolve(dist, 'src', 'server.js')
   const args = ['start', script, '--name', name, '-i', '2', '--no-autorestart', '--no-pmx', '--cwd', dir]

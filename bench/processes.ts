@@ -7,6 +7,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isListeningMessage } from './bodies.ts'
 import { get, sleep } from './probe.ts'
+import { workerEnv } from '../src/worker-env.ts'
 
 export const here = path.dirname(fileURLToPath(import.meta.url))
 const serverScript = path.join(here, '..', 'dist', 'src', 'server.js')
@@ -123,6 +124,7 @@ export async function startProxy (dir: string, env: Record<string, string> = {},
       ALLOW_PRIVATE_UPSTREAMS: 'true',
       UPSTREAM_PORTS: '*', // the origin listens on an ephemeral port
       WORKERS: '1',
+      ...workerEnv(), // what ecosystem.config.cjs gives every worker
       ...env
     },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -1,4 +1,5 @@
 import { loadConfig, loadPm2Config, loadDotEnv, ConfigError, shutdownBudget } from '../config/index.ts'
+import { workerEnv } from './worker-env.ts'
 
 /**
  * `node dist/src/pm2-settings.js`: prints, as JSON, what ecosystem.config.cjs needs from
@@ -14,7 +15,8 @@ try {
     name: pm2.appName,
     workers: config.workers,
     killTimeoutMs: shutdownBudget(config).killTimeoutMs,
-    maxMemoryRestart: pm2.maxMemoryRestart
+    maxMemoryRestart: pm2.maxMemoryRestart,
+    env: workerEnv()
   }
   process.stdout.write(`${JSON.stringify(settings)}\n`)
 } catch (error) {

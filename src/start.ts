@@ -5,6 +5,7 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { loadConfig, loadPm2Config, loadDotEnv, ConfigError, type Config } from '../config/index.ts'
+import { workerEnv } from './worker-env.ts'
 
 /**
  * `npm start`: validates the configuration with the server's own validator (environment
@@ -19,7 +20,9 @@ const START_TIMEOUT_MS = 20_000
 async function main (): Promise<number> {
   // PM2 gets the environment without .env merged in: the workers read .env themselves,
   // so an edited .env takes effect on `pm2 reload`, and the environment still wins.
-  const env = { ...process.env }
+  // Plus the workers' GLIBC_TUNABLES (src/worker-env.ts): PM2's cluster workers start with
+  // the daemon's own environment, and the daemon takes it from the command that spawns it.
+  const env = { ...process.env, ...workerEnv(process.env) }
   loadDotEnv()
   let config: Config
   let name: string

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { ROOT, freePort, waitUntilServing } from './process.ts'
+import { workerEnv } from '../../src/worker-env.ts'
 
 const run = promisify(execFile)
 const PM2 = join(ROOT, 'node_modules', '.bin', 'pm2')
@@ -61,6 +62,7 @@ export async function startPm2App (t: { after: (fn: () => Promise<void> | void) 
     LOG_LEVEL: 'info',
     ALLOW_PRIVATE_UPSTREAMS: 'true',
     UPSTREAM_PORTS: '*', // test origins listen on random ports
+    ...workerEnv(), // as `npm start` gives the daemon it spawns (src/start.ts)
     ...extraEnv
   })
 

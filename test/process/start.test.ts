@@ -33,7 +33,7 @@ function appDir (dotenv?: string): string {
 /** The test runner's environment without what the proxy would read from it. */
 function baseEnv (dir: string, extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env }
-  for (const name of ['NODE_TEST_CONTEXT', 'NODE_OPTIONS', 'PORT', 'HOST', 'WORKERS', 'CACHE_STORE', 'PM2_APP_NAME', 'MAX_MEMORY_RESTART', 'LOG_LEVEL']) delete env[name]
+  for (const name of ['NODE_TEST_CONTEXT', 'NODE_OPTIONS', 'PORT', 'HOST', 'WORKERS', 'CACHE_STORE', 'PM2_APP_NAME', 'MAX_MEMORY_RESTART', 'LOG_LEVEL', 'GLIBC_TUNABLES']) delete env[name]
   return { ...env, PM2_HOME: join(dir, 'pm2'), PM2_DISABLE_VERSION_CHECK: '1', ...extra }
 }
 
@@ -95,6 +95,11 @@ test('start with PORT, WORKERS and the app name from .env: the message, PM2 and 
   t.assert.equal(home.status, 200)
   t.assert.match(home.body, /<title>caching-proxy<\/title>/)
   t.assert.equal(existsSync(join(dir, 'data', 'from-dotenv.sqlite')), true, 'the workers read the same .env (CACHE_STORE)')
+  // The malloc tunables (src/worker-env.ts) are in the environment the workers' processes started with.
+  for (const { pid } of list) {
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+    t.assert.equal(environ.includes(`GLIBC_TUNABLES=glibc.malloc.trim_threshold=${64 * 1024 * 1024}`), true, `worker ${pid} started with the malloc tunables`)
+  }
 
   // `npm start` again while it runs: the port is held by this app, so it restarts it.
   const again = await start(dir, env)

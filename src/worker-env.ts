@@ -1,0 +1,27 @@
+/**
+ * Environment every worker starts with, beyond the configuration: set by ecosystem.config.cjs
+ * (through src/pm2-settings.ts) and by bench/, so the bench measures what PM2 runs.
+ *
+ * glibc's malloc (issue #13, a 1 GiB body streamed through): Node reads each socket into a
+ * fresh 64 KiB buffer, and V8 frees the dead ones only at its next GC, which external memory
+ * triggers after about 64 MB (V8's external allocation soft limit). glibc then gives that
+ * free heap top back to the kernel (trim threshold 128 KiB), and the next 64 MB are faulted
+ * in again page by page: ~150,000 page faults and 3-4 s of kernel CPU per GiB. Keeping up
+ * to 64 MiB of free heap per worker removes them (6.6 -> 1.5-2.3 s CPU per GiB, measured in
+ * README "Performance"). It can only be set at process start (there is no mallopt() from
+ * JavaScript), hence the environment. Ignored by other C libraries (musl).
+ */
+const TUNABLES: Record<string, string> = {
+  'glibc.malloc.trim_threshold': String(64 * 1024 * 1024)
+}
+
+/**
+ * GLIBC_TUNABLES for a worker: the operator's own (from `env`) first and kept as given, then
+ * this project's for the tunables they do not name.
+ */
+export function workerEnv (env: NodeJS.ProcessEnv = process.env): { GLIBC_TUNABLES: string } {
+  const own = (env.GLIBC_TUNABLES ?? '').split(':').filter((pair) => pair.includes('='))
+  const named = new Set(own.map((pair) => pair.slice(0, pair.indexOf('='))))
+  const added = Object.entries(TUNABLES).filter(([name]) => !named.has(name)).map(([name, value]) => `${name}=${value}`)
+  return { GLIBC_TUNABLES: [...own, ...added].join(':') }
+}
