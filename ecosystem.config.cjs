@@ -33,8 +33,7 @@ module.exports = {
     pmx: false, // no @pm2/io module injected into workers: it wraps http for metrics we export ourselves (/_proxy/metrics)
     env: {
       NODE_ENV: 'production',
-      PM2_DISABLE_VERSION_CHECK: '1',
-      ...resolved.env // GLIBC_TUNABLES (src/worker-env.ts)
+      PM2_DISABLE_VERSION_CHECK: '1'
     }
   }]
 }

@@ -1,5 +1,4 @@
 import { loadConfig, loadPm2Config, loadDotEnv, ConfigError, shutdownBudget } from '../config/index.ts'
-import { workerEnv } from './worker-env.ts'
 
 /**
  * `node dist/src/pm2-settings.js`: prints, as JSON, what ecosystem.config.cjs needs from
@@ -15,8 +14,7 @@ try {
     name: pm2.appName,
     workers: config.workers,
     killTimeoutMs: shutdownBudget(config).killTimeoutMs,
-    maxMemoryRestart: pm2.maxMemoryRestart,
-    env: workerEnv()
+    maxMemoryRestart: pm2.maxMemoryRestart
   }
   process.stdout.write(`${JSON.stringify(settings)}\n`)
 } catch (error) {

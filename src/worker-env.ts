@@ -1,6 +1,9 @@
 /**
- * Environment every worker starts with, beyond the configuration: set by ecosystem.config.cjs
- * (through src/pm2-settings.ts) and by bench/, so the bench measures what PM2 runs.
+ * Environment every worker process starts with, beyond the configuration. PM2's cluster
+ * workers start with the environment of the PM2 daemon, which it takes from the command that
+ * spawned it (the ecosystem file is read later, and its `env` reaches only JavaScript's
+ * process.env): so `npm start` (src/start.ts) passes this to the pm2 command it runs, and
+ * bench/ and the PM2 test helper do as it does.
  *
  * glibc's malloc (issue #13, a 1 GiB body streamed through): Node reads each socket into a
  * fresh 64 KiB buffer, and V8 frees the dead ones only at its next GC, which external memory
