@@ -157,7 +157,8 @@ export class ResponsePath {
       key: state.key, epoch: state.epoch, url: upstream.href, status, headers, policy, requestHeaders: request.headers, requestTime: state.requestTime, responseTime: Date.now()
     })
     const body = new BodyBroadcast(stream, this.parts.maxEntryBytes, (whole) => {
-      const saved = pending.commit(whole)
+      const saved = pending.commit(whole, state.lease === true ? state.storeKey : undefined)
+      if (saved?.leaseReleased === true) state.lease = false // released by the write itself
       coalescing.settle(state, saved === undefined ? ALONE : { kind: 'entry', entry: saved.cached }, saved?.written)
       return saved?.written
     }, WRITE_HOLD_MS)

@@ -40,14 +40,20 @@ export interface PendingWrite {
   storedHeaders: StoredHeaders
   vary: string[] | undefined
   epoch: number
-  /** Stores the entry with its whole body; undefined (nothing stored) when the body is missing or cut short. */
-  commit: (whole: Buffer | undefined) => Saved | undefined
+  /**
+   * Stores the entry with its whole body; undefined (nothing stored) when the body is missing or
+   * cut short. `releaseLease`: the lease this request holds, released by the store write itself
+   * when the write can carry it (Saved.leaseReleased).
+   */
+  commit: (whole: Buffer | undefined, releaseLease?: string) => Saved | undefined
 }
 
 export interface Saved {
   cached: Cached
   /** Resolves once the store confirmed the write (never rejects). */
   written: Promise<void>
+  /** The lease handed to commit() is released by this write (also when it fails): the caller need not. */
+  leaseReleased?: boolean
 }
 
 /** The one storing path: client misses, 304 refreshes and background refreshes all store through it. */
@@ -84,20 +90,20 @@ export class Writer {
     const part = response.status === 206 ? parseContentRange(response.headers['content-range']) : undefined
     // RFC 9111 §3.4: a part may combine with what the key holds; read it while the body arrives.
     const previous = part === undefined ? undefined : this.lookup.get(storeKey, true).catch(() => undefined)
-    const commit = (whole: Buffer | undefined): Saved | undefined => {
+    const commit = (whole: Buffer | undefined, releaseLease?: string): Saved | undefined => {
       if (whole === undefined || (declared !== undefined && whole.length !== declared)) return undefined
       // RFC 9111 §3.3: a stored part holds exactly the bytes its Content-Range names.
       if (part !== undefined && whole.length !== part.end - part.start + 1) return undefined
       const { url, status, requestTime, responseTime } = response
       const entry: CacheEntry = { url, status, headers: storedHeaders, requestTime, responseTime, vary, body: whole }
-      if (previous === undefined) return this.save(response.key, storeKey, entry, epoch)
+      if (previous === undefined) return this.save(response.key, storeKey, entry, epoch, releaseLease)
       return this.saveCombined(response.key, storeKey, entry, epoch, previous)
     }
     return { storeKey, storedHeaders, vary, epoch, commit }
   }
 
-  /** Stores a response (and the Vary index of its URL when it varies). */
-  save (key: string, storeKey: string, entry: CacheEntry, epoch = entry.responseTime): Saved {
+  /** Stores a response (and the Vary index of its URL when it varies); see PendingWrite.commit for `releaseLease`. */
+  save (key: string, storeKey: string, entry: CacheEntry, epoch = entry.responseTime, releaseLease?: string): Saved {
     const cached = this.lookup.prepare(entry)
     const writes: Array<Promise<void>> = []
     if (entry.vary !== undefined && storeKey !== key) {
@@ -106,8 +112,8 @@ export class Writer {
       writes.push(this.put(key, this.lookup.prepare(index), encodedIndex, undefined))
     }
     const encoded = encodeEntry({ ...entry, vary: undefined })
-    writes.push(this.put(storeKey, cached, encoded, uselessAt(cached.fresh, entry.headers, this.settings.freshness)))
-    return { cached, written: Promise.all(writes).then(() => {}) }
+    writes.push(this.put(storeKey, cached, encoded, uselessAt(cached.fresh, entry.headers, this.settings.freshness), releaseLease))
+    return { cached, written: Promise.all(writes).then(() => {}), leaseReleased: releaseLease !== undefined }
   }
 
   /**
@@ -123,9 +129,17 @@ export class Writer {
     return { cached: this.lookup.prepare(entry), written }
   }
 
-  private put (key: string, cached: Cached, encoded: Buffer, expiresAt: number | undefined): Promise<void> {
+  private put (key: string, cached: Cached, encoded: Buffer, expiresAt: number | undefined, releaseLease?: string): Promise<void> {
     this.lookup.remember(key, cached, encoded.length)
-    return this.calls.track(this.store.set(key, encoded, { expiresAt }), 'set')
+    const set = this.store.set(key, encoded, { expiresAt, releaseLease })
+    // A write that failed released nothing: the lease goes back on its own (and the error is tracked).
+    const stored = releaseLease === undefined
+      ? set
+      : set.catch(async (error: unknown) => {
+        await this.store.releaseLease(releaseLease).catch(() => {})
+        throw error
+      })
+    return this.calls.track(stored, 'set')
   }
 
   /** Deletes an entry; resolves once every process will miss it (never rejects). */

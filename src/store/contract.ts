@@ -69,6 +69,12 @@ export type CacheStore = EntryStore & Coordination
 export interface SetOptions {
   /** Epoch ms after which the entry is useless and may be swept. */
   expiresAt?: number
+  /**
+   * A key whose lease this instance holds, released once the value is stored (or refused as too
+   * large), as releaseLease() would: in the same statement where the backend can (SQLite).
+   * A set that rejects leaves the lease to the caller.
+   */
+  releaseLease?: string
 }
 
 export interface StoreStats { entries: number, bytes: number }

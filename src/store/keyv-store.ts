@@ -52,10 +52,12 @@ export abstract class KeyvCacheStore implements CacheStore {
   async set (key: string, value: Buffer, options: SetOptions = {}): Promise<void> {
     if (value.length > this.settings.maxBytes) {
       await this.delete(key)
+      if (options.releaseLease !== undefined) await this.releaseLease(options.releaseLease)
       return
     }
-    await this.write(key, value, options.expiresAt)
+    const released = await this.write(key, value, options.expiresAt, options.releaseLease)
     this.wrote(value.length)
+    if (!released && options.releaseLease !== undefined) await this.releaseLease(options.releaseLease)
   }
 
   async delete (key: string): Promise<void> {
@@ -68,7 +70,8 @@ export abstract class KeyvCacheStore implements CacheStore {
   abstract releaseLease (key: string): Promise<void>
   abstract hasLease (key: string): Promise<boolean>
   abstract stats (): Promise<StoreStats>
-  protected abstract write (key: string, value: Buffer, expiresAt: number | undefined): Promise<void>
+  /** Stores the value; true when it also released the lease on `releaseLease` (else set() does). */
+  protected abstract write (key: string, value: Buffer, expiresAt: number | undefined, releaseLease?: string): Promise<boolean>
   protected abstract sweepOnce (): Promise<SweepResult>
 
   onRemoteChange (_listener: (key: string) => void): void {}

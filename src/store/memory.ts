@@ -111,12 +111,13 @@ class MemoryCacheStore extends KeyvCacheStore {
     return call(this.keyv)
   }
 
-  protected async write (key: string, value: Buffer, expiresAt: number | undefined): Promise<void> {
+  protected async write (key: string, value: Buffer, expiresAt: number | undefined): Promise<boolean> {
     // keyv hands the ttl to ByteLruMap.set; keyv reads a ttl of 0 as "none", so an
     // expiresAt that has already passed becomes -1.
     let ttl = expiresAt === undefined ? undefined : expiresAt - Date.now()
     if (ttl !== undefined && ttl <= 0) ttl = -1
     await this.keyv.set(key, value, ttl)
+    return false
   }
 
   touch (key: string): void {

@@ -230,6 +230,24 @@ for (const { name, uriFor, crossProcess } of backends) {
     t.assert.equal(await a.acquireLease('C', 60_000), true)
   })
 
+  test(`${name} store: a set may release the writer's lease, never another holder's`, async (t: TestContext) => {
+    const uri = uriFor(tempDir(t))
+    const a = await open(t, uri, { maxBytes: 1000, sweepIntervalMs: 0 })
+    const b = await open(t, uri, { maxBytes: 1000, sweepIntervalMs: 0 })
+    t.assert.equal(await a.acquireLease('L', 10_000), true)
+    await b.set('other', Buffer.from('x'), { releaseLease: 'L' }) // b does not hold L
+    t.assert.equal(await b.hasLease('L'), true, 'a set by another instance leaves the lease')
+    await a.set('k', Buffer.from('value'), { expiresAt: Date.now() + 60_000, releaseLease: 'L' })
+    t.assert.deepEqual(await b.get('k'), Buffer.from('value'))
+    t.assert.equal(await b.hasLease('L'), false, 'released with the write')
+    t.assert.equal(await b.acquireLease('L', 10_000), true)
+    // A value refused as too large still releases the lease.
+    t.assert.equal(await a.acquireLease('M', 10_000), true)
+    await a.set('big', Buffer.alloc(1001), { releaseLease: 'M' })
+    t.assert.equal(await a.get('big'), undefined)
+    t.assert.equal(await b.hasLease('M'), false, 'released although nothing was stored')
+  })
+
   test(`${name} store: concurrent acquires across store instances have one winner`, async (t: TestContext) => {
     const uri = uriFor(tempDir(t))
     const instances = await Promise.all(Array.from({ length: 10 }, () => open(t, uri, { sweepIntervalMs: 0 })))

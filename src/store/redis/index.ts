@@ -65,6 +65,7 @@ class RedisCacheStore implements CacheStore {
   async set (key: string, value: Buffer, options: SetOptions = {}): Promise<void> {
     if (value.length > this.settings.maxBytes) {
       await this.delete(key)
+      if (options.releaseLease !== undefined) await this.releaseLease(options.releaseLease)
       return
     }
     const { expiresAt } = options
@@ -72,6 +73,7 @@ class RedisCacheStore implements CacheStore {
     const ttl = expiresAt === undefined ? 0 : Math.max(expiresAt - Date.now(), 0) + this.expiryMarginMs
     await this.redis.eval(SET, [PREFIX, key, value, ttl, expiresAt ?? '', this.changes.channel, this.changes.message(key)])
     this.wrote(value.length)
+    if (options.releaseLease !== undefined) await this.releaseLease(options.releaseLease)
   }
 
   async delete (key: string): Promise<void> {

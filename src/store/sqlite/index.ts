@@ -55,13 +55,15 @@ class SqliteCacheStore extends KeyvCacheStore {
     return Buffer.isBuffer(value) ? value : Buffer.from(String(value))
   }
 
-  protected async write (key: string, value: Buffer, expiresAt: number | undefined): Promise<void> {
+  protected async write (key: string, value: Buffer, expiresAt: number | undefined, releaseLease?: string): Promise<boolean> {
     // Not keyv.set: it cannot carry the expiry, so the entry, its meta and its change-log row
-    // took three statements; the entry_writes trigger (schema.ts) writes them in one.
+    // took three statements; the entry_puts trigger (schema.ts) writes them in one, and
+    // releases the lease the write ends (one thread-pool round trip less per stored miss).
     this.accessTimes.forget(key)
     const writer = this.changes.writer()
-    await this.query(WRITE_ENTRY, key, value, expiresAt ?? null, stamp(), writer, Date.now())
+    await this.query(WRITE_ENTRY, key, value, expiresAt ?? null, stamp(), writer, Date.now(), releaseLease ?? null, this.owner)
     if (writer !== null) this.changes.logged()
+    return releaseLease !== undefined
   }
 
   override async delete (key: string): Promise<void> {

@@ -29,17 +29,21 @@ const SCHEMA = [
   'CREATE TRIGGER IF NOT EXISTS entry_meta_totals_update AFTER UPDATE OF size ON entry_meta BEGIN UPDATE store_totals SET bytes = bytes - old.size + new.size WHERE id = 0; END',
   'CREATE TRIGGER IF NOT EXISTS entry_meta_totals_delete AFTER DELETE ON entry_meta BEGIN UPDATE store_totals SET entries = entries - 1, bytes = bytes - old.size WHERE id = 0; END',
   // One INSERT here writes an entry, its expiry and access time, and its change-log row (when
-  // `writer` is set) in one statement: one transaction and one thread-pool trip instead of three.
-  'CREATE VIEW IF NOT EXISTS entry_writes AS SELECT NULL AS key, NULL AS value, NULL AS expires_at, NULL AS accessed_at, NULL AS writer, NULL AS at',
-  `CREATE TRIGGER IF NOT EXISTS entry_writes_insert INSTEAD OF INSERT ON entry_writes BEGIN
+  // `writer` is set), and releases the lease `lease` of `lease_owner` (when set), in one
+  // statement: one transaction and one thread-pool trip instead of four. (`entry_writes`, the
+  // same without the lease, is what the previous version wrote through: files keep it while
+  // its workers may still run during a reload.)
+  'CREATE VIEW IF NOT EXISTS entry_puts AS SELECT NULL AS key, NULL AS value, NULL AS expires_at, NULL AS accessed_at, NULL AS writer, NULL AS at, NULL AS lease, NULL AS lease_owner',
+  `CREATE TRIGGER IF NOT EXISTS entry_puts_insert INSTEAD OF INSERT ON entry_puts BEGIN
     INSERT INTO ${ENTRIES_TABLE} (key, value) VALUES (new.key, new.value) ON CONFLICT (key) DO UPDATE SET value = excluded.value;
     UPDATE entry_meta SET expires_at = new.expires_at, accessed_at = new.accessed_at WHERE key = new.key;
     INSERT INTO changes (key, writer, at) SELECT new.key, new.writer, new.at WHERE new.writer IS NOT NULL;
+    DELETE FROM leases WHERE new.lease IS NOT NULL AND key = new.lease AND owner = new.lease_owner;
   END`
 ]
 
-/** Writes (key, value, expires_at, accessed_at, writer or null, at): see entry_writes above. */
-export const WRITE_ENTRY = 'INSERT INTO entry_writes (key, value, expires_at, accessed_at, writer, at) VALUES (?, ?, ?, ?, ?, ?)'
+/** Writes (key, value, expires_at, accessed_at, writer or null, at, lease key or null, lease owner): see entry_puts above. */
+export const WRITE_ENTRY = 'INSERT INTO entry_puts (key, value, expires_at, accessed_at, writer, at, lease, lease_owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
 
 /**
  * Repairs a file written before the triggers existed (or by hand): every entry gets its
