@@ -25,6 +25,9 @@ const handlers: Record<string, (req: IncomingMessage, res: ServerResponse) => vo
     res.end(BODY.subarray(0, 100))
   },
   '/short': (_req, res) => {
+    // No Date: its one-second granularity would make the apparent age up to ~1 s, so the entry
+    // could be stale (and fetched again) before this test's expiry wait even starts.
+    res.sendDate = false
     res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=1' })
     res.end('short-lived')
   },
