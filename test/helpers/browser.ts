@@ -28,7 +28,11 @@ export async function siteBehindProxy (t: After, extra: Record<string, Route> = 
   const site = await startTestSite(extra)
   t.after(() => site.close())
   const app = await buildApp(testConfig({ UPSTREAM_ALLOW: '127.0.0.1,127.0.0.2' }))
-  t.after(async () => { await app.close() })
+  t.after(async () => {
+    // Hooks run in the order they were added: the browser (launched later) may still hold connections.
+    app.server.closeAllConnections()
+    await app.close()
+  })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as AddressInfo).port
   return { site, port, proxy: `http://localhost:${port}` }
