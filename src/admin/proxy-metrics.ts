@@ -27,6 +27,41 @@ const P = 'caching_proxy_'
 // The outcomes whose body came from the cache (X-Cache: HIT, src/cache/outcome.ts).
 const FROM_CACHE = new Set(['hit', 'stale', 'revalidated'])
 
+type Labels = Record<string, string>
+
+/**
+ * Per-request counts kept as plain numbers per label set, folded into a prom-client counter
+ * when it is collected: a labelled `inc()` hashes and validates its labels on every call
+ * (issue #13: record() took ~400 ns a hit with three of them, ~50 ns with these). A label set
+ * appears at its first count, as it did with `inc()`.
+ */
+class Tally {
+  private readonly counts = new Map<string, { labels: Labels, n: number }>()
+
+  /** `labelsOf`: a key's label values, asked once per new key. */
+  constructor (private readonly labelsOf: (key: string) => Labels) {}
+
+  add (key: string, n: number): void {
+    const count = this.counts.get(key)
+    if (count !== undefined) count.n += n
+    else this.counts.set(key, { labels: this.labelsOf(key), n })
+  }
+
+  /** The counter this tally is folded into at each collection. */
+  counter (options: { name: string, help: string, labelNames: string[], registers: Registry[] }): Counter {
+    const counts = this.counts
+    return new Counter({
+      ...options,
+      collect () {
+        for (const count of counts.values()) {
+          this.inc(count.labels, count.n)
+          count.n = 0
+        }
+      }
+    })
+  }
+}
+
 /**
  * This worker's Prometheus metrics (prom-client), all named caching_proxy_*. Counters and
  * histograms sum across workers; the store's gauges take the largest worker's view (they
@@ -34,14 +69,10 @@ const FROM_CACHE = new Set(['hit', 'stale', 'revalidated'])
  */
 export class ProxyMetrics {
   readonly registry = new Registry()
-  /**
-   * The per-request counts as plain numbers, folded into their prom-client counters when they
-   * are collected: a labelled `inc()` hashes and validates its labels on every call (issue #13:
-   * record() took ~400 ns a hit with three of them).
-   */
-  private readonly requestCounts = new Map<string, { labels: { outcome: string, method: string }, n: number }>()
-  private readonly byteCounts = { cache: 0, origin: 0 }
-  private memoryHitCount = 0
+  /** Keyed `<outcome> <method>` (neither holds a space). */
+  private readonly requests = new Tally((key) => ({ outcome: key.slice(0, key.indexOf(' ')), method: key.slice(key.indexOf(' ') + 1) }))
+  private readonly bytes = new Tally((source) => ({ source }))
+  private readonly memoryHits: Tally
   private readonly originLatency: Histogram
   private readonly originSize: Histogram
   private readonly coalesced: Counter
@@ -54,47 +85,18 @@ export class ProxyMetrics {
   constructor (sources: MetricSources) {
     const registers = [this.registry]
     const worker = { worker: sources.worker }
-    const self = this
-    new Counter({ // eslint-disable-line no-new
-      name: `${P}requests_total`,
-      help: 'Proxied requests by typed cache outcome (hit, stale, revalidated, miss, pass, error) and method',
-      labelNames: ['outcome', 'method'],
-      registers,
-      collect () {
-        for (const count of self.requestCounts.values()) {
-          if (count.n > 0) this.inc(count.labels, count.n)
-          count.n = 0
-        }
-      }
-    })
-    new Counter({ // eslint-disable-line no-new
-      name: `${P}response_bytes_total`,
-      help: 'Body bytes sent to clients, by where the body came from (cache or origin)',
-      labelNames: ['source'],
-      registers,
-      collect () {
-        for (const source of ['cache', 'origin'] as const) {
-          if (self.byteCounts[source] > 0) this.inc({ source }, self.byteCounts[source])
-          self.byteCounts[source] = 0
-        }
-      }
-    })
+    this.memoryHits = new Tally(() => worker)
+    this.requests.counter({ name: `${P}requests_total`, help: 'Proxied requests by typed cache outcome (hit, stale, revalidated, miss, pass, error) and method', labelNames: ['outcome', 'method'], registers })
+    this.bytes.counter({ name: `${P}response_bytes_total`, help: 'Body bytes sent to clients, by where the body came from (cache or origin)', labelNames: ['source'], registers })
     this.originLatency = new Histogram({ name: `${P}origin_latency_seconds`, help: 'Time until the origin\'s response was ready to send, for requests that went to the origin', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers })
     this.originSize = new Histogram({ name: `${P}origin_response_bytes`, help: 'Body bytes of origin responses sent to clients (misses and passes)', buckets: [1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864], registers })
     this.coalesced = new Counter({ name: `${P}coalesced_total`, help: 'Requests answered by another request\'s fetch of the same URL (request coalescing)', registers })
     this.revalidations = new Counter({ name: `${P}revalidations_total`, help: 'Requests for a stale entry that asked the origin, by the origin\'s status (304: revalidated)', labelNames: ['status'], registers })
     this.upstreamErrors = new Counter({ name: `${P}upstream_errors_total`, help: 'Requests whose origin could not be reached or answered unusably, by error code', labelNames: ['kind'], registers })
     this.refusals = new Counter({ name: `${P}refusals_total`, help: 'Requests refused, by rule (upstream rules and SSRF ranges, client list, auth, rate limit, admin)', labelNames: ['rule'], registers })
-    new Counter({ // eslint-disable-line no-new
-      name: `${P}memory_tier_hits_total`,
-      help: 'Fresh hits answered from this worker\'s memory tier without a store read',
-      labelNames: ['worker'],
-      registers,
-      collect () {
-        this.inc(worker, self.memoryHitCount)
-        self.memoryHitCount = 0
-      }
-    })
+    this.memoryHits.counter({ name: `${P}memory_tier_hits_total`, help: 'Fresh hits answered from this worker\'s memory tier without a store read', labelNames: ['worker'], registers })
+    this.memoryHits.add('', 0) // shown at 0 before the first
+    const self = this
     let storeErrorsSeen = 0
     new Counter({ // eslint-disable-line no-new
       name: `${P}store_errors_total`,
@@ -151,16 +153,13 @@ export class ProxyMetrics {
   /** Counts one answered request. */
   record (sample: RequestSample): void {
     const { outcome } = sample
-    const requestKey = `${outcome.kind} ${sample.method}`
-    const count = this.requestCounts.get(requestKey)
-    if (count !== undefined) count.n++
-    else this.requestCounts.set(requestKey, { labels: { outcome: outcome.kind, method: sample.method }, n: 1 })
-    if (outcome.kind !== 'error') this.byteCounts[FROM_CACHE.has(outcome.kind) ? 'cache' : 'origin'] += sample.bytes
+    this.requests.add(`${outcome.kind} ${sample.method}`, 1)
+    if (outcome.kind !== 'error') this.bytes.add(FROM_CACHE.has(outcome.kind) ? 'cache' : 'origin', sample.bytes)
     if (outcome.kind === 'hit' && outcome.collapsed !== true) {
       this.hitsHere++
       if (outcome.memory === true) {
         this.memoryHitsHere++
-        this.memoryHitCount++
+        this.memoryHits.add('', 1)
       }
     }
     if (outcome.collapsed === true) this.coalesced.inc()
