@@ -44,7 +44,8 @@ interface Pm2Daemon { pm2: (...args: string[]) => Promise<string>, stop: () => P
 function pm2Daemon (home: string): Pm2Daemon {
   mkdirSync(home, { recursive: true })
   const pm2 = async (...args: string[]): Promise<string> => {
-    const env: NodeJS.ProcessEnv = { ...process.env, PM2_HOME: home, PM2_DISABLE_VERSION_CHECK: '1' }
+    // The daemon's environment is the workers' (src/worker-env.ts), as `npm start` gives it.
+    const env: NodeJS.ProcessEnv = { ...process.env, PM2_HOME: home, PM2_DISABLE_VERSION_CHECK: '1', ...workerEnv() }
     delete env.NODE_OPTIONS
     return (await run(PM2, args, { env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 })).stdout
   }
@@ -74,8 +75,7 @@ async function startWorkers (daemon: Pm2Daemon, dist: string, dir: string, name:
     ALLOW_PRIVATE_UPSTREAMS: 'true',
     UPSTREAM_PORTS: '*',
     WORKERS: '2',
-    NODE_ENV: 'production',
-    ...workerEnv() // as ecosystem.config.cjs gives its workers
+    NODE_ENV: 'production'
   }
   const script = path.resolve(dist, 'src', 'server.js')
   const args = ['start', script, '--name', name, '-i', '2', '--no-autorestart', '--no-pmx', '--cwd', dir]
