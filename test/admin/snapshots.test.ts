@@ -36,3 +36,23 @@ test('snapshot directory: a worker reads the others\' live snapshots, not its ow
   t.assert.equal(existsSync(join(dir, '200.json')), false)
   t.assert.deepEqual(await a.others(), [])
 })
+
+test('snapshot directory: a scrape on one worker gets a snapshot another took after it asked, several times', async (t) => {
+  const dir = join(tempDir(t), 'cache.sqlite-metrics')
+  const a = new SnapshotDirectory(dir, '100')
+  const b = new SnapshotDirectory(dir, '200')
+  // b publishes on its own only once a minute: a snapshot newer than a scrape was asked for by it.
+  const publisher = b.publisher(() => [{ name: 'b', at: Date.now() }], (error) => { throw error }, 60_000)
+  t.after(publisher.close)
+  await publisher.publish() // as its first timed publish would: a now knows b is live
+  for (let scrape = 1; scrape <= 3; scrape++) {
+    await new Promise((resolve) => setTimeout(resolve, 20)) // mtimes are compared in ms
+    const asked = Date.now()
+    const seen = await a.fresh() as Array<Array<{ at: number }>>
+    t.assert.equal(seen.length, 1, `scrape ${scrape}: b's snapshot is there`)
+    t.assert.equal(seen[0][0].at >= asked, true, `scrape ${scrape}: b's snapshot was taken after a asked (${seen[0][0].at - asked} ms)`)
+    t.assert.equal(Date.now() - asked < 2000, true, 'bounded')
+  }
+  await publisher.close()
+  t.assert.equal(existsSync(join(dir, '200.json')), false, 'a closed publisher removes its snapshot')
+})
