@@ -185,7 +185,7 @@ async function main (): Promise<void> {
 
   const stores = wanted('stores') ? await benchStores(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
   const built = { proxy: path.join(here, '..', 'dist') }
-  const coalesce = wanted('coalesce') ? await benchCoalesce(tmpDir, origin.port, built, ROUNDS) : undefined
+  const coalesce = wanted('coalesce') ? await benchCoalesce(tmpDir, origin.port, built, Math.max(ROUNDS, 6)) : undefined // bursts are short: at least 6
   if (coalesce !== undefined) printCoalesce(coalesce)
   const bigBody = wanted('gib') ? await benchBigBody(tmpDir, built, ROUNDS) : undefined
   if (bigBody !== undefined) printBigBody(bigBody)
