@@ -1,6 +1,7 @@
 import { buildApp } from './app.ts'
 import { loadConfig, loadDotEnv, ConfigError, shutdownBudget } from '../config/index.ts'
 import { drainConnections } from './drain.ts'
+import { missingTunables, startEnviron } from './worker-env.ts'
 
 /** Entry point: `node dist/src/server.js` (one process; PM2 runs several). */
 async function main (): Promise<void> {
@@ -44,6 +45,11 @@ async function main (): Promise<void> {
 
   await app.listen({ port: config.port, host: config.host })
   process.send?.('ready') // PM2 wait_ready: the worker takes traffic only from here
+  const environ = startEnviron()
+  const missing = environ === undefined ? [] : missingTunables(environ)
+  if (missing.length > 0) {
+    app.log.info({ missing }, 'started without the malloc setting npm start gives workers (GLIBC_TUNABLES): large bodies cost up to 4x the CPU; see README "Operations"')
+  }
 }
 
 main().catch((error: unknown) => {

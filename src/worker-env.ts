@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+
 /**
  * Environment every worker process starts with, beyond the configuration. PM2's cluster
  * workers start with the environment of the PM2 daemon, which it takes from the command that
@@ -27,4 +29,26 @@ export function workerEnv (env: NodeJS.ProcessEnv = process.env): { GLIBC_TUNABL
   const named = new Set(own.map((pair) => pair.slice(0, pair.indexOf('='))))
   const added = Object.entries(TUNABLES).filter(([name]) => !named.has(name)).map(([name, value]) => `${name}=${value}`)
   return { GLIBC_TUNABLES: [...own, ...added].join(':') }
+}
+
+/**
+ * The tunables above that a process started without, from its start-up environment as
+ * `/proc/self/environ` gives it (NUL-separated): what glibc read, unlike process.env, which
+ * PM2 fills from the ecosystem file after the start. Empty when all are there.
+ */
+export function missingTunables (environ: string): string[] {
+  const line = environ.split('\0').find((entry) => entry.startsWith('GLIBC_TUNABLES=')) ?? ''
+  const named = new Set(line.slice('GLIBC_TUNABLES='.length).split(':').map((pair) => pair.slice(0, pair.indexOf('='))))
+  return Object.keys(TUNABLES).filter((name) => !named.has(name))
+}
+
+/** Linux with glibc: the start-up environment to check; undefined elsewhere (nothing to say). */
+export function startEnviron (): string | undefined {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header
+  if (process.platform !== 'linux' || header?.glibcVersionRuntime === undefined) return undefined
+  try {
+    return readFileSync('/proc/self/environ', 'latin1')
+  } catch {
+    return undefined
+  }
 }
