@@ -4,6 +4,8 @@
  * backpressure, never held in memory; it is cacheable but over MAX_ENTRY_BYTES, so the proxy
  * streams it. curl downloads it to /dev/null; the bench records the time and the CPU the proxy
  * (or nginx, one process, master_process off) spent, from /proc. Interleaved rounds, medians.
+ * Also the passthrough (bench/passthrough.ts: @fastify/reply-from in a bare Fastify, the
+ * forwarding this stack gives, with the workers' malloc setting): the ceiling for Node here.
  * nginx runs from its own config and prefix in the run's temp dir, stopped by PID.
  *
  *   node --import tsx bench/big-body.ts [dist A] [dist B]
@@ -17,13 +19,14 @@ import { startBuild } from './processes.ts'
 import { cleanup, forkServer, freePort, here, makeTmpDir, track } from './processes.ts'
 import { get, sleep } from './probe.ts'
 import { fmt, median } from './stats.ts'
+import { workerEnv } from '../src/worker-env.ts'
 
 const run = promisify(execFile)
 const GIB = 2 ** 30
 const NGINX = '/usr/sbin/nginx'
 const TRANSFER_TIMEOUT_S = 60
 
-export interface BigBodyResult { name: string, seconds: number[], cpuSeconds: number[], mbps: number, cpu: number, vsNginx?: number }
+export interface BigBodyResult { name: string, seconds: number[], cpuSeconds: number[], mbps: number, cpu: number, vsNginx?: number, vsPassthrough?: number }
 
 async function startNginx (dir: string, originPort: number): Promise<{ child: ChildProcess, port: number } | undefined> {
   if (!existsSync(NGINX)) return undefined
@@ -77,6 +80,8 @@ export async function benchBigBody (tmpDir: string, dists: Record<string, string
     const worker = await startBuild(dist, tmpDir, `rss-gib-${name}`)
     targets.push({ name, url: `http://127.0.0.1:${worker.port}/127.0.0.1:${origin.port}/gib`, child: worker.child })
   }
+  const passthrough = await forkServer('passthrough.ts', [String(origin.port)], workerEnv())
+  targets.push({ name: 'passthrough', url: `http://127.0.0.1:${passthrough.port}/gib`, child: passthrough.child })
   const nginx = await startNginx(tmpDir, origin.port)
   if (nginx !== undefined) targets.push({ name: 'nginx', url: `http://127.0.0.1:${nginx.port}/gib`, child: nginx.child })
   const measured = new Map(targets.map((t) => [t.name, { seconds: [] as number[], cpuSeconds: [] as number[] }]))
@@ -89,14 +94,19 @@ export async function benchBigBody (tmpDir: string, dists: Record<string, string
   }
   const results: BigBodyResult[] = [...measured].map(([name, m]) => ({ name, ...m, mbps: GIB / 2 ** 20 / median(m.seconds), cpu: median(m.cpuSeconds) }))
   const reference = results.find((r) => r.name === 'nginx')
-  for (const r of results) if (reference !== undefined) r.vsNginx = r.mbps / reference.mbps
+  const node = results.find((r) => r.name === 'passthrough')
+  for (const r of results) {
+    if (reference !== undefined) r.vsNginx = r.mbps / reference.mbps
+    if (node !== undefined) r.vsPassthrough = r.mbps / node.mbps
+  }
   return results
 }
 
 export function printBigBody (results: BigBodyResult[]): void {
   console.log('\n1 GiB streamed body (over MAX_ENTRY_BYTES, not stored), curl to /dev/null; medians of interleaved rounds')
   for (const r of results) {
-    console.log(`  ${r.name.padEnd(10)} ${fmt(r.mbps)} MiB/s${r.vsNginx === undefined ? '' : ` (${fmt(r.vsNginx, 2)}x nginx)`}, server CPU ${fmt(r.cpu, 2)} s per GiB; ` +
+    const ratios = [[r.vsNginx, 'nginx'], [r.vsPassthrough, 'passthrough']].filter(([x]) => x !== undefined).map(([x, name]) => `${fmt(x as number, 2)}x ${String(name)}`)
+    console.log(`  ${r.name.padEnd(12)} ${fmt(r.mbps)} MiB/s${ratios.length === 0 ? '' : ` (${ratios.join(', ')})`}, server CPU ${fmt(r.cpu, 2)} s per GiB; ` +
       `per round: ${r.seconds.map((s) => fmt(s, 2)).join(' ')} s`)
   }
 }

@@ -70,10 +70,11 @@ export async function freePort (): Promise<number> {
   })
 }
 
-/** Forks a bench/*.ts server and resolves with the port it reports over IPC. */
-export async function forkServer (script: string, args: string[] = []): Promise<{ child: ChildProcess, port: number }> {
+/** Forks a bench/*.ts server (`env` added to this process's) and resolves with the port it reports over IPC. */
+export async function forkServer (script: string, args: string[] = [], env: Record<string, string> = {}): Promise<{ child: ChildProcess, port: number }> {
   const child = track(fork(path.join(here, script), args, {
     execArgv: ['--import', 'tsx'],
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   }))
   return await new Promise((resolve, reject) => {
