@@ -16,7 +16,7 @@ import { load, type Load } from './wrk.ts'
 
 export interface FastHitsRow {
   path: string
-  target: 'bare' | 'fast' | 'normal'
+  target: 'bare' | 'fast' | 'normal' | 'bare-hit'
   rps: number
   cpuUsPerRequest: number
   /** Median of the per-round ratios to bare Fastify: req/s (higher is better), bare µs / this µs (higher is cheaper). */
@@ -38,10 +38,13 @@ export async function benchFastHits (originPort: number, bare: { port: number, c
     const proxy = await startProxy(dir, { FAST_HITS: fast, LOG_LEVEL: logLevel, CACHE_STORE: `sqlite://${path.join(dir, `fast-hits-${name}.sqlite`)}` })
     targets.push({ name, base: `http://127.0.0.1:${proxy.port}/127.0.0.1:${originPort}`, child: proxy.child })
   }
+  // What no cache hit here can skip: bare Fastify plus the read-your-writes pread and the cache's headers.
+  const floor = await forkServer('bare.ts', [], { BARE_AS_HIT: path.join(dir, 'bare-hit-word') })
+  targets.push({ name: 'bare-hit', base: `http://127.0.0.1:${floor.port}`, child: floor.child })
   const rows: FastHitsRow[] = []
   const busy: number[] = []
   for (const p of paths) {
-    for (const target of targets.slice(1)) {
+    for (const target of targets.slice(1, 3)) {
       // A miss, a hit (perhaps from the store), then memory-tier hits: the fast one has learned the URL.
       for (let i = 0; i < 4; i++) await get(target.base + p)
       const hit = await get(target.base + p)
@@ -79,10 +82,17 @@ export async function benchFastHits (originPort: number, bare: { port: number, c
   return { rounds, seconds, logLevel, machineBusy: median(busy), rows }
 }
 
+const LABELS: Record<FastHitsRow['target'], string> = {
+  bare: 'bare Fastify',
+  fast: 'proxy, fast hits',
+  normal: 'proxy, FAST_HITS=false',
+  'bare-hit': 'bare + pread + cache headers'
+}
+
 export function printFastHits (result: FastHitsResult): void {
   console.log(`\nfast hits (FAST_HITS=true / false) beside bare Fastify, LOG_LEVEL=${result.logLevel}, ${result.rounds} interleaved rounds x ${result.seconds} s, medians; machine ${fmt(result.machineBusy)}% busy`)
   console.log(table(['hit', 'server', 'req/s', 'CPU µs/req', 'req/s vs bare', 'bare µs / µs (rounds)', 'off µs / µs'], result.rows.map((r) => [
-    r.path, r.target === 'fast' ? 'proxy, fast hits' : r.target === 'normal' ? 'proxy, FAST_HITS=false' : 'bare Fastify',
+    r.path, LABELS[r.target],
     fmt(r.rps), fmt(r.cpuUsPerRequest, 1), fmt(r.rpsVsBare, 2),
     `${fmt(r.cpuVsBare, 2)} (${fmt(r.cpuVsBareRange[0], 2)}-${fmt(r.cpuVsBareRange[1], 2)})`, fmt(r.cpuVsOff, 2)
   ])))
