@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
  * free heap top back to the kernel (trim threshold 128 KiB), and the next 64 MB are faulted
  * in again page by page: ~150,000 page faults and 3-4 s of kernel CPU per GiB. Keeping up
  * to 64 MiB of free heap per worker removes them (6.6 -> 1.5-2.3 s CPU per GiB, measured in
- * README "Performance"). It can only be set at process start (there is no mallopt() from
+ * docs/performance.md, "Session 5: the allocator"). It can only be set at process start (there is no mallopt() from
  * JavaScript), hence the environment. Ignored by other C libraries (musl).
  */
 const TUNABLES: Record<string, string> = {
