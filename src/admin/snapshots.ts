@@ -138,7 +138,8 @@ export class SnapshotDirectory {
     let answered = Date.now()
     let looking = false
     let again = false
-    const look = (): void => {
+    /** `found` is told when this look finds a request not answered yet. */
+    const look = (found?: () => void): void => {
       if (looking) {
         again = true // asked while a look runs: look once more after it
         return
@@ -147,6 +148,7 @@ export class SnapshotDirectory {
       this.wanted().then(async (wanted) => {
         if (wanted <= answered) return
         answered = wanted
+        found?.()
         await publish()
       }).catch(() => {}).finally(() => {
         looking = false
@@ -157,16 +159,23 @@ export class SnapshotDirectory {
       })
     }
     let timer: NodeJS.Timeout | undefined
+    let watcher: FSWatcher | undefined
     const poll = (everyMs: number): void => {
       clearInterval(timer)
-      timer = setInterval(look, everyMs)
+      // A request that only the timer found was missed by the watch (its directory deleted and
+      // made again, say): watch anew.
+      timer = setInterval(() => { look(() => { if (watcher !== undefined) startWatching() }) }, everyMs)
       timer.unref()
     }
-    let watcher = this.watch(look, () => {
-      watcher = undefined
-      poll(POLL_MS)
-    })
-    poll(watcher === undefined ? POLL_MS : WATCHED_POLL_MS)
+    const startWatching = (): void => {
+      watcher?.close()
+      watcher = this.watch(() => { look() }, () => {
+        watcher = undefined
+        poll(POLL_MS)
+      })
+      poll(watcher === undefined ? POLL_MS : WATCHED_POLL_MS)
+    }
+    startWatching()
     return () => {
       clearInterval(timer)
       watcher?.close()

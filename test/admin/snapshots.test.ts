@@ -1,5 +1,5 @@
 import { test } from 'node:test'
-import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { SnapshotDirectory } from '../../src/admin/snapshots.ts'
 import { tempDir } from '../helpers/app.ts'
@@ -55,4 +55,23 @@ test('snapshot directory: a scrape on one worker gets a snapshot another took af
   }
   await publisher.close()
   t.assert.equal(existsSync(join(dir, '200.json')), false, 'a closed publisher removes its snapshot')
+})
+
+test('snapshot directory: a worker still answers at once after the directory was deleted and made again', { timeout: 20_000 }, async (t) => {
+  const dir = join(tempDir(t), 'cache.sqlite-metrics')
+  const a = new SnapshotDirectory(dir, '100')
+  const b = new SnapshotDirectory(dir, '200')
+  const publisher = b.publisher(() => [{ name: 'b', at: Date.now() }], (error) => { throw error }, 60_000)
+  t.after(publisher.close)
+  rmSync(dir, { recursive: true, force: true }) // b's watch now watches nothing
+  await a.fresh() // makes the directory again; b learns of it only from its once-a-second look
+  await new Promise((resolve) => setTimeout(resolve, 1300))
+  await publisher.publish()
+  for (let scrape = 1; scrape <= 4; scrape++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const asked = Date.now()
+    const seen = await a.fresh() as Array<Array<{ at: number }>>
+    t.assert.equal(seen.length, 1, `scrape ${scrape}: b's snapshot is there`)
+    t.assert.equal(seen[0][0].at >= asked, true, `scrape ${scrape}: taken after a asked (${seen[0][0].at - asked} ms): b watches the new directory`)
+  }
 })
