@@ -1,4 +1,4 @@
-import { openSync, readSync } from 'node:fs'
+import { openSync, readSync, writeSync } from 'node:fs'
 import Fastify from 'fastify'
 import { makeBodies, bodyHeaders, exitWithParent } from './bodies.ts'
 
@@ -13,6 +13,7 @@ const app = Fastify({ logger: false, keepAliveTimeout: 60_000 })
 const asHit = process.env.BARE_AS_HIT
 const fd = asHit === undefined || asHit === '' ? undefined : openSync(asHit, 'w+')
 const word = Buffer.alloc(8)
+if (fd !== undefined) writeSync(fd, Buffer.alloc(8, 1), 0, 8, 0) // a word to read, as the proxy's file holds
 const hitHeaders = { via: '1.1 caching-proxy', age: '1', 'cache-status': 'caching-proxy; hit; ttl=3599', 'x-cache': 'HIT' }
 
 for (const [path, body] of bodies) {

@@ -17,6 +17,7 @@ async function main (): Promise<void> {
     throw error
   }
   const app = await buildApp(config)
+  const environ = startEnviron()
 
   const budget = shutdownBudget(config)
   let closing = false
@@ -45,10 +46,9 @@ async function main (): Promise<void> {
 
   await app.listen({ port: config.port, host: config.host })
   process.send?.('ready') // PM2 wait_ready: the worker takes traffic only from here
-  const environ = startEnviron()
   const missing = environ === undefined ? [] : missingTunables(environ)
   if (missing.length > 0) {
-    app.log.info({ missing }, 'started without the malloc setting npm start gives workers (GLIBC_TUNABLES): large bodies cost up to 4x the CPU; see README "Operations"')
+    app.log.info({ missing }, 'started without the malloc setting npm start gives workers (GLIBC_TUNABLES): a large body streamed through costs ~5x the CPU; see README "Operations"')
   }
 }
 

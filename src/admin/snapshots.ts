@@ -126,68 +126,91 @@ export class SnapshotDirectory {
     const stopAnswering = this.answerRequests(publish)
     const close = async (): Promise<void> => {
       clearInterval(timer)
-      stopAnswering()
+      await stopAnswering()
       await last
       this.remove()
     }
     return { publish, close }
   }
 
-  /** Calls `publish` whenever another worker's `fresh` asks (told by a watch on the directory, or looking every POLL_MS); returns the stop. */
-  private answerRequests (publish: () => Promise<void>): () => void {
+  /**
+   * Calls `publish` whenever another worker's `fresh` asks: told by a watch on the directory
+   * (and a look once a second for lost events), or looking every POLL_MS where it cannot be
+   * watched (then trying to watch again once a second). Returns the stop, which resolves once
+   * a look under way has ended: nothing is published after it.
+   */
+  private answerRequests (publish: () => Promise<void>): () => Promise<void> {
     let answered = Date.now()
-    let looking = false
+    let stopped = false
+    let looking: Promise<void> | undefined
     let again = false
-    /** `found` is told when this look finds a request not answered yet. */
+    /** Set by each watch event; a request that only the timer found, with no event since its last tick, was missed. */
+    let heard = false
+    let watcher: FSWatcher | undefined
+    let timer: NodeJS.Timeout | undefined
     const look = (found?: () => void): void => {
-      if (looking) {
+      if (stopped) return
+      if (looking !== undefined) {
         again = true // asked while a look runs: look once more after it
         return
       }
-      looking = true
-      this.wanted().then(async (wanted) => {
-        if (wanted <= answered) return
+      looking = this.wanted().then(async (wanted) => {
+        if (stopped || wanted <= answered) return
         answered = wanted
         found?.()
         await publish()
       }).catch(() => {}).finally(() => {
-        looking = false
+        looking = undefined
         if (again) {
           again = false
           look()
         }
       })
     }
-    let timer: NodeJS.Timeout | undefined
-    let watcher: FSWatcher | undefined
-    const poll = (everyMs: number): void => {
+    const startWatching = (): void => {
+      if (stopped) return
+      watcher?.close()
+      watcher = this.watch(() => {
+        heard = true
+        look()
+      }, () => {
+        watcher = undefined
+        every(POLL_MS)
+      })
+      every(watcher === undefined ? POLL_MS : WATCHED_POLL_MS)
+    }
+    const every = (everyMs: number): void => {
       clearInterval(timer)
-      // A request that only the timer found was missed by the watch (its directory deleted and
-      // made again, say): watch anew.
-      timer = setInterval(() => { look(() => { if (watcher !== undefined) startWatching() }) }, everyMs)
+      let ticks = 0
+      timer = setInterval(() => {
+        if (watcher === undefined) {
+          // Not watching: look every tick, and try to watch again once a second.
+          if (++ticks % Math.round(WATCHED_POLL_MS / POLL_MS) === 0) startWatching()
+          look()
+          return
+        }
+        // A request the watch did not report (its directory deleted and made again, say): watch anew.
+        const missed = !heard
+        heard = false
+        look(() => { if (missed) startWatching() })
+      }, everyMs)
       timer.unref()
     }
-    const startWatching = (): void => {
-      watcher?.close()
-      watcher = this.watch(() => { look() }, () => {
-        watcher = undefined
-        poll(POLL_MS)
-      })
-      poll(watcher === undefined ? POLL_MS : WATCHED_POLL_MS)
-    }
     startWatching()
-    return () => {
+    return async () => {
+      stopped = true
       clearInterval(timer)
       watcher?.close()
+      await looking
     }
   }
 
-  /** Calls `changed` when the `want-fresh` file is written; undefined where the directory cannot be watched, `failed` when a watch breaks. */
+  /** Calls `changed` when the `want-fresh` file is written (or on any event where Node cannot name the file); undefined where the directory cannot be watched, `failed` when a watch breaks. */
   private watch (changed: () => void, failed: () => void): FSWatcher | undefined {
     try {
       mkdirSync(this.dir, { recursive: true })
       const watcher = watch(this.dir, { persistent: false }, (_event, name) => {
-        if (name === WANT) changed()
+        if (name === null || name === WANT) changed()
       })
       watcher.on('error', () => {
         watcher.close()

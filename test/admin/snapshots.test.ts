@@ -65,8 +65,9 @@ test('snapshot directory: a worker still answers at once after the directory was
   t.after(publisher.close)
   rmSync(dir, { recursive: true, force: true }) // b's watch now watches nothing
   await a.fresh() // makes the directory again; b learns of it only from its once-a-second look
-  await new Promise((resolve) => setTimeout(resolve, 1300))
-  await publisher.publish()
+  // ... which publishes (b is live again for a) and watches the new directory.
+  for (let i = 0; i < 100 && !existsSync(join(dir, '200.json')); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.assert.equal(existsSync(join(dir, '200.json')), true, 'b answered the request its watch missed')
   for (let scrape = 1; scrape <= 4; scrape++) {
     await new Promise((resolve) => setTimeout(resolve, 20))
     const asked = Date.now()
@@ -74,4 +75,17 @@ test('snapshot directory: a worker still answers at once after the directory was
     t.assert.equal(seen.length, 1, `scrape ${scrape}: b's snapshot is there`)
     t.assert.equal(seen[0][0].at >= asked, true, `scrape ${scrape}: taken after a asked (${seen[0][0].at - asked} ms): b watches the new directory`)
   }
+})
+
+test('snapshot directory: nothing is published after close, even with a request arriving as it closes', async (t) => {
+  const dir = join(tempDir(t), 'cache.sqlite-metrics')
+  const a = new SnapshotDirectory(dir, '100')
+  const b = new SnapshotDirectory(dir, '200')
+  const publisher = b.publisher(() => [{ name: 'b' }], (error) => { throw error }, 60_000)
+  await publisher.publish()
+  const asking = a.fresh()
+  await publisher.close()
+  await asking
+  await new Promise((resolve) => setTimeout(resolve, 1200)) // past b's once-a-second look
+  t.assert.equal(existsSync(join(dir, '200.json')), false, 'a closed publisher stays gone')
 })
