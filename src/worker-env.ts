@@ -25,10 +25,19 @@ const TUNABLES: Record<string, string> = {
  * this project's for the tunables they do not name.
  */
 export function workerEnv (env: NodeJS.ProcessEnv = process.env): { GLIBC_TUNABLES: string } {
-  const own = (env.GLIBC_TUNABLES ?? '').split(':').filter((pair) => pair.includes('='))
-  const named = new Set(own.map((pair) => pair.slice(0, pair.indexOf('='))))
+  const own = pairs(env.GLIBC_TUNABLES ?? '')
+  const named = names(own)
   const added = Object.entries(TUNABLES).filter(([name]) => !named.has(name)).map(([name, value]) => `${name}=${value}`)
   return { GLIBC_TUNABLES: [...own, ...added].join(':') }
+}
+
+/** A GLIBC_TUNABLES value's `name=value` pairs, as given (anything else dropped). */
+function pairs (value: string): string[] {
+  return value.split(':').filter((pair) => pair.includes('='))
+}
+
+function names (given: string[]): Set<string> {
+  return new Set(given.map((pair) => pair.slice(0, pair.indexOf('='))))
 }
 
 /**
@@ -38,7 +47,7 @@ export function workerEnv (env: NodeJS.ProcessEnv = process.env): { GLIBC_TUNABL
  */
 export function missingTunables (environ: string): string[] {
   const line = environ.split('\0').find((entry) => entry.startsWith('GLIBC_TUNABLES=')) ?? ''
-  const named = new Set(line.slice('GLIBC_TUNABLES='.length).split(':').map((pair) => pair.slice(0, pair.indexOf('='))))
+  const named = names(pairs(line.slice('GLIBC_TUNABLES='.length)))
   return Object.keys(TUNABLES).filter((name) => !named.has(name))
 }
 

@@ -144,8 +144,6 @@ export class SnapshotDirectory {
     let stopped = false
     let looking: Promise<void> | undefined
     let again = false
-    /** Set by each watch event; a request that only the timer found, with no event since its last tick, was missed. */
-    let heard = false
     let watcher: FSWatcher | undefined
     let timer: NodeJS.Timeout | undefined
     const look = (found?: () => void): void => {
@@ -170,10 +168,7 @@ export class SnapshotDirectory {
     const startWatching = (): void => {
       if (stopped) return
       watcher?.close()
-      watcher = this.watch(() => {
-        heard = true
-        look()
-      }, () => {
+      watcher = this.watch(() => { look() }, () => {
         watcher = undefined
         every(POLL_MS)
       })
@@ -189,10 +184,9 @@ export class SnapshotDirectory {
           look()
           return
         }
-        // A request the watch did not report (its directory deleted and made again, say): watch anew.
-        const missed = !heard
-        heard = false
-        look(() => { if (missed) startWatching() })
+        // A request the watch did not report (its directory deleted and made again, say): watch
+        // anew. (Also when its event merely comes later in this loop turn: a needless re-watch.)
+        look(startWatching)
       }, everyMs)
       timer.unref()
     }
