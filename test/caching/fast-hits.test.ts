@@ -7,6 +7,9 @@ import { listen, requestHead, send, type RawResponse } from '../helpers/raw-http
 import { metricValue, parseMetrics } from '../helpers/prometheus.ts'
 import type { AppOptions } from '../../src/app.ts'
 
+/** /short's max-age, seconds. */
+const SHORT_S = 3
+
 // Repeated plain memory-tier hits are answered before Fastify routes them (plugins/fast-hits.ts).
 // Each test runs a fast app beside one with fast hits off on the same SQLite store: the user must
 // see the same bytes, counts and log lines. An onResponse hook added by the test counts what
@@ -26,9 +29,10 @@ const handlers: Record<string, (req: IncomingMessage, res: ServerResponse) => vo
   },
   '/short': (_req, res) => {
     // No Date: its one-second granularity would make the apparent age up to ~1 s, so the entry
-    // could be stale (and fetched again) before this test's expiry wait even starts.
+    // could be stale (and fetched again) before this test's expiry wait even starts. Three
+    // seconds: with one, a loaded CI machine took longer than that over the warm-up's requests.
     res.sendDate = false
-    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=1' })
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': `max-age=${SHORT_S}` })
     res.end('short-lived')
   },
   '/vary': (req, res) => {
@@ -112,7 +116,7 @@ test('purges, expiry and new variants send the request down the normal path', { 
   const short = `/${origin.host}/short`
   await warm(fast, normal, short, ['GET'])
   t.assert.equal((await ask(fast.port, 'GET', short)).headers['x-cache'], 'HIT')
-  await new Promise((resolve) => setTimeout(resolve, 1100))
+  await new Promise((resolve) => setTimeout(resolve, SHORT_S * 1000 + 100))
   const stale = await ask(fast.port, 'GET', short)
   t.assert.notEqual(stale.headers['x-cache'], 'HIT', 'expired: not a fresh hit')
   t.assert.equal(origin.hits('/short'), 2)
