@@ -1,6 +1,6 @@
 /**
  * What LOG_LEVEL=info costs a cache hit: the same app at `info` (one JSON line per request,
- * written synchronously to /dev/null as pino writes to stdout) and at `warn`, 1 KiB hits from
+ * written to /dev/null the way the proxy writes stdout: src/log-sink.ts) and at `warn`, 1 KiB hits from
  * the memory tier over real sockets (32 keep-alive connections), loaded in alternating batches
  * in this one process (bench/inprocess-ab.ts); this process's CPU time per hit. The client's
  * share is the same at both levels, so the difference of each pair of batches is the log line;
@@ -11,6 +11,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Pool } from 'undici'
 import { buildApp } from '../src/app.ts'
+import { turnBatchedSink } from '../src/log-sink.ts'
 import { loadConfig } from '../config/index.ts'
 import { interleaved } from './inprocess-ab.ts'
 import { median } from './stats.ts'
@@ -22,9 +23,11 @@ export async function measureLogCost (hitsPerRound = 1000, rounds = 20): Promise
   const origin = http.createServer((_req, res) => { res.setHeader('cache-control', 'public, max-age=3600'); res.end(body) })
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
   const host = `127.0.0.1:${(origin.address() as AddressInfo).port}`
-  const devNull = openSync('/dev/null', 'w')
+  // Lines batched per loop turn as on stdout (src/log-sink.ts), written to /dev/null.
+  const fd = openSync('/dev/null', 'w')
+  const devNull = turnBatchedSink((chunk) => { writeSync(fd, chunk) })
   let lineBytes = 0
-  const sink = { write (line: string) { lineBytes = line.length; writeSync(devNull, line) } }
+  const sink = { write (line: string) { lineBytes = line.length; devNull.write(line) } }
   const env = { CACHE_STORE: 'memory://', ALLOW_PRIVATE_UPSTREAMS: 'true', UPSTREAM_PORTS: '*', MAX_EVENT_LOOP_DELAY_MS: '0' }
   const apps = {
     info: await buildApp(loadConfig({ ...env, LOG_LEVEL: 'info' }), { logStream: sink }),
@@ -48,7 +51,7 @@ export async function measureLogCost (hitsPerRound = 1000, rounds = 20): Promise
     for (const pool of pools) await pool.close()
     await apps.info.close()
     await apps.warn.close()
-    closeSync(devNull)
+    closeSync(fd)
     origin.close()
   }
 }

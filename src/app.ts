@@ -4,6 +4,7 @@ import type { Config } from '../config/index.ts'
 import type { Resolver } from './upstream/address-guard.ts'
 import { siteOfHost } from './browsing/site-origin.ts'
 import { lazyChildLoggerFactory } from './lazy-logger.ts'
+import { stdoutSink } from './log-sink.ts'
 import errorsPlugin from '../plugins/errors.ts'
 import requestLogPlugin from '../plugins/request-log.ts'
 import accessPlugin from '../plugins/access.ts'
@@ -43,7 +44,8 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
       level: config.logLevel,
       redact: ['req.headers.authorization', 'req.headers["proxy-authorization"]'],
       ...(config.logPretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
-      ...(options.logStream !== undefined && !config.logPretty ? { stream: options.logStream } : {})
+      // One write per event-loop turn for all its lines (src/log-sink.ts).
+      ...(config.logPretty ? {} : { stream: options.logStream ?? stdoutSink() })
     },
     logController: new LogController({ disableRequestLogging: true }), // plugins/request-log.ts writes one line instead
     childLoggerFactory: lazyChildLoggerFactory, // no pino child per request until it writes a line
