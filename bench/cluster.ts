@@ -6,21 +6,14 @@
  * connections and is left out of both).
  *   BENCH_ONLY=cluster npm run bench
  */
-import { execFile, fork, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import os from 'node:os'
+import { fork, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
-import { promisify } from 'node:util'
-import { CONNECTIONS, machineTicks, processTicks, CLK_TCK } from './load-run.ts'
-import { freePort, here, stopChild, track } from './processes.ts'
-import { get, sleep } from './probe.ts'
+import { here, stopChild, track } from './processes.ts'
+import { get } from './probe.ts'
 import { fmt, median, table } from './stats.ts'
-import { haveWrk, parseWrk } from './wrk.ts'
-import { workerEnv } from '../src/worker-env.ts'
+import { haveWrk } from './wrk.ts'
+import { loadPids, startPm2Proxy } from './pm2-proxy.ts'
 
-const run = promisify(execFile)
-const ROOT = path.join(here, '..')
-const PM2 = path.join(ROOT, 'node_modules', '.bin', 'pm2')
 const PATH = '/1k'
 
 export interface ClusterSide { rps: number, p99: number, cpuUsPerRequest: number }
@@ -41,34 +34,6 @@ const CLUSTER_WARMUP_SECONDS = 5
 
 export interface ClusterPlan { rounds: number, seconds: number, warmupSeconds: number, overBudget: () => boolean }
 
-/** One wrk run; the CPU of `pids` (summed) per request. */
-async function loadPids (url: string, seconds: number, pids: number[]): Promise<ClusterSide & { problems: number, busy: number }> {
-  const ticks = (): number => pids.reduce((sum, pid) => sum + (processTicks(pid) ?? NaN), 0)
-  const before = ticks()
-  const machineBefore = machineTicks()
-  const child = track(spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '--timeout', '10s', url], { stdio: ['ignore', 'pipe', 'pipe'] }))
-  let out = ''
-  child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString('utf8') })
-  const limit = setTimeout(() => child.kill('SIGKILL'), seconds * 1000 + 20_000)
-  try {
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
-    if (code !== 0) throw new Error(`wrk ${url} exited with ${code}`)
-    const after = ticks()
-    const machineAfter = machineTicks()
-    const f = parseWrk(out)
-    return {
-      rps: f.rps,
-      p99: f.p99,
-      cpuUsPerRequest: (after - before) / CLK_TCK * 1e6 / f.requests,
-      problems: f.errors + f.timeouts + f.non2xx,
-      busy: machineBefore === null || machineAfter === null ? NaN : (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total) * 100
-    }
-  } finally {
-    clearTimeout(limit)
-    await stopChild(child)
-  }
-}
-
 async function startBareCluster (): Promise<{ child: ChildProcess, port: number, workers: number[] }> {
   const child = track(fork(path.join(here, 'bare-cluster.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
   return await new Promise((resolve, reject) => {
@@ -80,60 +45,6 @@ async function startBareCluster (): Promise<{ child: ChildProcess, port: number,
     })
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`bare-cluster exited with ${code}`)) })
   })
-}
-
-interface Pm2Proxy { port: number, workers: number[], stop: () => Promise<void> }
-
-/** The built proxy as 2 PM2 cluster workers under a private daemon; `stop()` deletes the app and kills that daemon. */
-async function startPm2Proxy (): Promise<Pm2Proxy> {
-  if (!existsSync(path.join(ROOT, 'dist', 'src', 'server.js'))) throw new Error('dist/src/server.js is missing: run npm run build')
-  const home = mkdtempSync(path.join(os.tmpdir(), 'caching-proxy-bench-pm2-'))
-  const name = `cpx-bench-${process.pid}`
-  const port = await freePort()
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PM2_HOME: home,
-    PM2_DISABLE_VERSION_CHECK: '1',
-    PM2_APP_NAME: name,
-    WORKERS: '2',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    CACHE_STORE: `sqlite://${path.join(home, 'cache.sqlite')}`,
-    LOG_LEVEL: 'warn',
-    LOG_PRETTY: 'false',
-    ALLOW_PRIVATE_UPSTREAMS: 'true',
-    UPSTREAM_PORTS: '*',
-    ...workerEnv() // as `npm start` gives the daemon it spawns (src/start.ts)
-  }
-  delete env.NODE_OPTIONS
-  const pm2 = async (...args: string[]): Promise<string> => (await run(PM2, args, { cwd: ROOT, env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 })).stdout
-  const stop = async (): Promise<void> => {
-    await pm2('delete', name).catch(() => {})
-    await pm2('kill').catch(() => {})
-    const pidFile = path.join(home, 'pm2.pid')
-    if (existsSync(pidFile)) {
-      const pid = Number(readFileSync(pidFile, 'utf8'))
-      try { if (pid > 0) process.kill(pid, 'SIGKILL') } catch { /* gone */ }
-    }
-    rmSync(home, { recursive: true, force: true })
-  }
-  try {
-    await pm2('start', path.join(ROOT, 'ecosystem.config.cjs'))
-    const deadline = Date.now() + 30_000
-    let workers: number[] = []
-    while (Date.now() < deadline) {
-      const list = JSON.parse(await pm2('jlist')) as Array<{ name: string, pid: number, pm2_env: { status: string } }>
-      workers = list.filter((p) => p.name === name && p.pm2_env.status === 'online' && p.pid > 0).map((p) => p.pid)
-      if (workers.length === 2) {
-        try { await get(`http://127.0.0.1:${port}/`, 1000); return { port, workers, stop } } catch { /* not yet */ }
-      }
-      await sleep(200)
-    }
-    throw new Error(`PM2 did not bring up 2 workers in 30 s (${workers.length} online)`)
-  } catch (error) {
-    await stop()
-    throw error
-  }
 }
 
 /** Puts the 1 KiB body in both workers' memory tiers: a store read in each, then hits. */

@@ -10,7 +10,7 @@
  *   npm run bench -- --json out.json   ... and the JSON summary written to out.json
  *
  * BENCH_ROUNDS (1-10, default 3) and BENCH_SECONDS (1-10, default 3) shorten or lengthen the load;
- * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors cluster coalesce gib rss random fast profile) runs only those
+ * BENCH_ONLY=1k,miss (words of the scenario names: 1k 64k 1m hit miss cold fill stores anchors cluster log coalesce gib rss random fast profile) runs only those
  * (profile, the V8 profile of a store fill, runs only when named);
  * `anchors` (nginx and Varnish on the same hits) runs when they are installed: apt-get install -y nginx varnish.
  */
@@ -21,6 +21,7 @@ import path from 'node:path'
 import { makeBodies, SIZES } from './bodies.ts'
 import { measureGenerationCheck } from './generation.ts'
 import { measureLogCost } from './log-cost.ts'
+import { benchPm2LogCost, printPm2LogCost } from './pm2-log-cost.ts'
 import { missScenarios } from './miss.ts'
 import { CONNECTIONS, machineTicks } from './load-run.ts'
 import { compare, type Compared, type Target } from './compare.ts'
@@ -193,6 +194,8 @@ async function main (): Promise<void> {
   if (memoryRss !== undefined) printMemoryRss(memoryRss)
   const clustered = wanted('cluster') ? await benchCluster(origin.port, plan) : undefined
   if (clustered !== undefined) printCluster(clustered)
+  const pm2LogCost = wanted('log') ? await benchPm2LogCost(origin.port, ROUNDS, SECONDS) : undefined
+  if (pm2LogCost !== undefined) printPm2LogCost(pm2LogCost)
   const randomHits = haveWrk() && wanted('random') ? await benchRandomHits(tmpDir, origin.port, ROUNDS, SECONDS) : undefined
   const fastHits = haveWrk() && wanted('fast hits') ? await benchFastHits(origin.port, bare, tmpDir, ROUNDS, SECONDS) : undefined
   if (fastHits !== undefined) printFastHits(fastHits)
@@ -229,6 +232,7 @@ async function main (): Promise<void> {
       fillProfile,
       generationCheck: generation,
       logCost,
+      pm2LogCost,
       proxyLogLines: proxy.output.total,
       seconds
     }
