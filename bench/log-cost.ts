@@ -18,7 +18,7 @@ import { median } from './stats.ts'
 
 export interface LogCost { rounds: number, hits: number, infoUs: number, warnUs: number, differenceUs: number, lineBytes: number }
 
-export async function measureLogCost (hitsPerRound = 1000, rounds = 20): Promise<LogCost> {
+export async function measureLogCost (hitsPerRound = 1000, rounds = 100): Promise<LogCost> {
   const body = Buffer.alloc(1024, 'x')
   const origin = http.createServer((_req, res) => { res.setHeader('cache-control', 'public, max-age=3600'); res.end(body) })
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
