@@ -6,12 +6,11 @@
  * share is the same at both levels, so the difference of each pair of batches is the log line;
  * pairing batches a few hundred milliseconds apart keeps other work on the machine out of it.
  */
-import { closeSync, openSync, writeSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Pool } from 'undici'
 import { buildApp } from '../src/app.ts'
-import { turnBatchedSink } from '../src/log-sink.ts'
+import { destinationSink } from '../src/log-sink.ts'
 import { loadConfig } from '../config/index.ts'
 import { interleaved } from './inprocess-ab.ts'
 import { median } from './stats.ts'
@@ -23,9 +22,8 @@ export async function measureLogCost (hitsPerRound = 1000, rounds = 100): Promis
   const origin = http.createServer((_req, res) => { res.setHeader('cache-control', 'public, max-age=3600'); res.end(body) })
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
   const host = `127.0.0.1:${(origin.address() as AddressInfo).port}`
-  // Lines batched per loop turn as on stdout (src/log-sink.ts), written to /dev/null.
-  const fd = openSync('/dev/null', 'w')
-  const devNull = turnBatchedSink((chunk) => { writeSync(fd, chunk) })
+  // Lines batched per loop turn into pino's destination, as stdout outside PM2 (src/log-sink.ts), on /dev/null.
+  const devNull = destinationSink('/dev/null')
   let lineBytes = 0
   const sink = { write (line: string) { lineBytes = line.length; devNull.write(line) } }
   const env = { CACHE_STORE: 'memory://', ALLOW_PRIVATE_UPSTREAMS: 'true', UPSTREAM_PORTS: '*', MAX_EVENT_LOOP_DELAY_MS: '0' }
@@ -51,7 +49,6 @@ export async function measureLogCost (hitsPerRound = 1000, rounds = 100): Promis
     for (const pool of pools) await pool.close()
     await apps.info.close()
     await apps.warn.close()
-    closeSync(fd)
     origin.close()
   }
 }

@@ -28,7 +28,15 @@ export async function benchPm2LogCost (originPort: number, rounds: number, secon
     console.log('log under PM2: skipped (needs wrk)')
     return undefined
   }
-  const proxies = { info: await startPm2Proxy(1, { LOG_LEVEL: 'info' }), warn: await startPm2Proxy(1, { LOG_LEVEL: 'warn' }) }
+  const info = await startPm2Proxy(1, { LOG_LEVEL: 'info' })
+  let warn: Awaited<ReturnType<typeof startPm2Proxy>>
+  try {
+    warn = await startPm2Proxy(1, { LOG_LEVEL: 'warn' })
+  } catch (error) {
+    await info.stop()
+    throw error
+  }
+  const proxies = { info, warn }
   try {
     const url = (level: Level): string => `http://127.0.0.1:${proxies[level].port}/127.0.0.1:${originPort}/1k`
     for (const level of LEVELS) {
