@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { CONNECTIONS, machineTicks, processTicks, CLK_TCK } from './load-run.ts'
-import { freePort, here, stopChild, track } from './processes.ts'
+import { freePort, here, onCleanup, stopChild, track } from './processes.ts'
 import { get, sleep } from './probe.ts'
 import { parseWrk } from './wrk.ts'
 import { workerEnv } from '../src/worker-env.ts'
@@ -49,6 +49,7 @@ export async function startPm2Proxy (workers = 2, extraEnv: Record<string, strin
   delete env.NODE_OPTIONS
   const pm2 = async (...args: string[]): Promise<string> => (await run(PM2, args, { cwd: ROOT, env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 })).stdout
   const stop = async (): Promise<void> => {
+    forget()
     await pm2('delete', name).catch(() => {})
     await pm2('kill').catch(() => {})
     const pidFile = path.join(home, 'pm2.pid')
@@ -58,6 +59,8 @@ export async function startPm2Proxy (workers = 2, extraEnv: Record<string, strin
     }
     rmSync(home, { recursive: true, force: true })
   }
+  // Detached from this process: stopped by the bench's cleanup on Ctrl-C too.
+  const forget = onCleanup(stop)
   try {
     await pm2('start', path.join(ROOT, 'ecosystem.config.cjs'))
     const deadline = Date.now() + 30_000

@@ -35,12 +35,20 @@ export async function stopChild (child: ChildProcess): Promise<void> {
   clearTimeout(hard)
 }
 
+const stoppers = new Set<() => Promise<void>>()
+
+/** Something cleanup() must also stop (a detached PM2 daemon); the returned function forgets it. */
+export function onCleanup (stop: () => Promise<void>): () => void {
+  stoppers.add(stop)
+  return () => { stoppers.delete(stop) }
+}
+
 let cleanedUp = false
 let interrupted = false
 export async function cleanup (): Promise<void> {
   if (cleanedUp) return
   cleanedUp = true
-  await Promise.all([...children].map(stopChild))
+  await Promise.all([...[...stoppers].map(async (stop) => { await stop().catch(() => {}) }), ...[...children].map(stopChild)])
   for (const child of children) if (!exited(child)) child.kill('SIGKILL')
   if (tmpDir !== undefined) rmSync(tmpDir, { recursive: true, force: true })
 }
