@@ -12,18 +12,13 @@
  * A dist given on the command line must be able to resolve the project's packages (a dist
  * built inside the project, or beside a node_modules link and a {"type":"module"} package.json).
  */
-import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import { cleanup, forkServer, freePort, here, makeTmpDir } from './processes.ts'
+import { pm2Daemon, type Pm2Daemon } from './pm2-proxy.ts'
 import { get, sleep, type Got } from './probe.ts'
 import { fmt, median, percentile } from './stats.ts'
-import { workerEnv } from '../src/worker-env.ts'
 
-const run = promisify(execFile)
-const PM2 = path.join(here, '..', 'node_modules', '.bin', 'pm2')
 const BURST = 100
 const REQUEST_TIMEOUT_MS = 10_000
 
@@ -40,31 +35,6 @@ export interface CoalesceResult {
   overFloor: number
   /** The p50 of the first burst after start, left out of the medians. */
   first: number
-}
-
-interface Pm2Daemon { pm2: (...args: string[]) => Promise<string>, stop: () => Promise<void> }
-
-/** A private PM2 daemon whose home is `home`; stop() deletes its apps and kills it (by pid as a last resort). */
-function pm2Daemon (home: string): Pm2Daemon {
-  mkdirSync(home, { recursive: true })
-  const pm2 = async (...args: string[]): Promise<string> => {
-    // The daemon's environment is the workers' (src/worker-env.ts), as `npm start` gives it.
-    const env: NodeJS.ProcessEnv = { ...process.env, PM2_HOME: home, PM2_DISABLE_VERSION_CHECK: '1', ...workerEnv() }
-    delete env.NODE_OPTIONS
-    return (await run(PM2, args, { env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 })).stdout
-  }
-  return {
-    pm2,
-    stop: async () => {
-      await pm2('delete', 'all').catch(() => {})
-      await pm2('kill').catch(() => {})
-      const pidFile = path.join(home, 'pm2.pid')
-      if (existsSync(pidFile)) {
-        const pid = Number(readFileSync(pidFile, 'utf8'))
-        try { if (pid > 0) process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
-      }
-    }
-  }
 }
 
 /** Starts `dist`/src/server.js as 2 PM2 workers on a free port with its own SQLite file; the base URL. */

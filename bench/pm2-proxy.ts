@@ -1,10 +1,10 @@
 /**
- * The built proxy under PM2 for the benchmarks (a private PM2_HOME, its daemon stopped
- * afterwards by `pm2 kill`, then by its pid), and one wrk run against it with the CPU of
+ * PM2 for the benchmarks: a private daemon (its own PM2_HOME, stopped afterwards by `pm2 kill`,
+ * then by its pid), the built proxy under it, and one wrk run against it with the CPU of
  * chosen PIDs and of the whole machine per request.
  */
 import { execFile, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -18,22 +18,49 @@ const run = promisify(execFile)
 const ROOT = path.join(here, '..')
 const PM2 = path.join(ROOT, 'node_modules', '.bin', 'pm2')
 
+export interface Pm2Daemon { pm2: (...args: string[]) => Promise<string>, stop: () => Promise<void> }
+
+/**
+ * A private PM2 daemon whose home is `home`, with the environment `npm start` gives the daemon
+ * (the workers' malloc setting, src/worker-env.ts) and `env` over it. stop() deletes its apps
+ * and kills it (by pid as a last resort); the bench's cleanup calls it on Ctrl-C too.
+ */
+export function pm2Daemon (home: string, extraEnv: Record<string, string> = {}): Pm2Daemon {
+  mkdirSync(home, { recursive: true })
+  const pm2 = async (...args: string[]): Promise<string> => {
+    // This process's environment at the call: `pm2 start <script>` gives it to the app (bench/coalesce.ts).
+    const env: NodeJS.ProcessEnv = { ...process.env, PM2_HOME: home, PM2_DISABLE_VERSION_CHECK: '1', ...workerEnv(), ...extraEnv }
+    delete env.NODE_OPTIONS
+    return (await run(PM2, args, { cwd: ROOT, env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 })).stdout
+  }
+  const stop = async (): Promise<void> => {
+    forget()
+    await pm2('delete', 'all').catch(() => {})
+    await pm2('kill').catch(() => {})
+    const pidFile = path.join(home, 'pm2.pid')
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8'))
+      try { if (pid > 0) process.kill(pid, 'SIGKILL') } catch { /* gone */ }
+    }
+  }
+  // Detached from this process: stopped by the bench's cleanup on Ctrl-C too.
+  const forget = onCleanup(stop)
+  return { pm2, stop }
+}
+
 export interface Pm2Proxy { port: number, workers: number[], stop: () => Promise<void> }
 
 /**
- * The built proxy as `workers` PM2 cluster workers under a private daemon, with `env` over the
- * bench's settings (LOG_LEVEL=warn, SQLite store in the PM2_HOME); `stop()` deletes the app and
- * kills that daemon.
+ * The built proxy (ecosystem.config.cjs) as `workers` PM2 cluster workers under a private
+ * daemon, with `env` over the bench's settings (LOG_LEVEL=warn, SQLite store in the PM2_HOME);
+ * `stop()` kills that daemon and removes its home.
  */
 export async function startPm2Proxy (workers = 2, extraEnv: Record<string, string> = {}): Promise<Pm2Proxy> {
   if (!existsSync(path.join(ROOT, 'dist', 'src', 'server.js'))) throw new Error('dist/src/server.js is missing: run npm run build')
   const home = mkdtempSync(path.join(os.tmpdir(), 'caching-proxy-bench-pm2-'))
   const name = `cpx-bench-${process.pid}-${path.basename(home)}`
   const port = await freePort()
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PM2_HOME: home,
-    PM2_DISABLE_VERSION_CHECK: '1',
+  const daemon = pm2Daemon(home, {
     PM2_APP_NAME: name,
     WORKERS: String(workers),
     PORT: String(port),
@@ -43,30 +70,18 @@ export async function startPm2Proxy (workers = 2, extraEnv: Record<string, strin
     LOG_PRETTY: 'false',
     ALLOW_PRIVATE_UPSTREAMS: 'true',
     UPSTREAM_PORTS: '*',
-    ...workerEnv(), // as `npm start` gives the daemon it spawns (src/start.ts)
     ...extraEnv
-  }
-  delete env.NODE_OPTIONS
-  const pm2 = async (...args: string[]): Promise<string> => (await run(PM2, args, { cwd: ROOT, env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 })).stdout
+  })
   const stop = async (): Promise<void> => {
-    forget()
-    await pm2('delete', name).catch(() => {})
-    await pm2('kill').catch(() => {})
-    const pidFile = path.join(home, 'pm2.pid')
-    if (existsSync(pidFile)) {
-      const pid = Number(readFileSync(pidFile, 'utf8'))
-      try { if (pid > 0) process.kill(pid, 'SIGKILL') } catch { /* gone */ }
-    }
+    await daemon.stop()
     rmSync(home, { recursive: true, force: true })
   }
-  // Detached from this process: stopped by the bench's cleanup on Ctrl-C too.
-  const forget = onCleanup(stop)
   try {
-    await pm2('start', path.join(ROOT, 'ecosystem.config.cjs'))
+    await daemon.pm2('start', path.join(ROOT, 'ecosystem.config.cjs'))
     const deadline = Date.now() + 30_000
     let online: number[] = []
     while (Date.now() < deadline) {
-      const list = JSON.parse(await pm2('jlist')) as Array<{ name: string, pid: number, pm2_env: { status: string } }>
+      const list = JSON.parse(await daemon.pm2('jlist')) as Array<{ name: string, pid: number, pm2_env: { status: string } }>
       online = list.filter((p) => p.name === name && p.pm2_env.status === 'online' && p.pid > 0).map((p) => p.pid)
       if (online.length === workers) {
         try { await get(`http://127.0.0.1:${port}/`, 1000); return { port, workers: online, stop } } catch { /* not yet */ }
